@@ -1,0 +1,342 @@
+"""Read an article file into an `Article`: front matter plus a section tree with line numbers.
+
+The vocabulary of the article format (types, audiences, the inquiry taxonomy, section names,
+placeholders) lives here too, because `lint`, `chunks` and the composer must all agree on it.
+Parsing is lenient about values (that is lint's job) but strict about structure: a file that
+cannot be read as front matter + Markdown raises `ArticleError` with `path:line`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from suggester.errors import ArticleError
+
+ARTICLE_TYPES = ("policy", "faq", "exception")
+AUDIENCES = ("buyer", "seller", "all")
+STATUSES = ("draft", "published", "archived")
+CHANNELS = ("chat", "board", "phone")
+TAXONOMY = (
+    "배송", "반품·환불", "교환", "상품상태", "결제", "주문취소", "정산·수수료",
+    "P2P분쟁", "사기·안전", "계정·개인정보", "쿠폰·포인트", "이용방법", "장애·긴급", "기능제안",
+)
+PLACEHOLDERS = (
+    "고객명", "주문번호", "상품명", "운송장번호", "택배사", "환불금액", "정산금액", "날짜",
+)
+
+SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS = (
+    "요약", "정책", "안내", "응대 예시", "예상 문의", "예외",
+)
+ESCALATION, INTERNAL_MEMO = "에스컬레이션", "내부 메모"
+INTERNAL_SECTIONS = (ESCALATION, INTERNAL_MEMO)
+KNOWN_SECTIONS = (SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS, *INTERNAL_SECTIONS)
+QUESTION_PREFIX = re.compile(r"^Q\s*[.:)]\s*")
+
+MAX_FILE_BYTES = 1024 * 1024
+_FENCE = "---"
+_markdown = MarkdownIt("commonmark")
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as text, so a bad date is a lint finding, not a crash."""
+
+
+_FrontMatterLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar
+)
+
+
+@dataclass(kw_only=True)
+class Section:
+    """One heading and the text directly under it (children hold the sub-headings)."""
+
+    title: str
+    level: int
+    path: tuple[str, ...]
+    text: str
+    markdown: str
+    line: int
+    end_line: int
+    children: list[Section] = field(default_factory=list)
+
+    @property
+    def top(self) -> str:
+        """The name of the level-2 section this one belongs to."""
+        return self.path[0]
+
+    @property
+    def internal(self) -> bool:
+        return self.top in INTERNAL_SECTIONS
+
+    @property
+    def is_question(self) -> bool:
+        return self.top == FOLLOW_UPS and len(self.path) == 2
+
+    @property
+    def question(self) -> str:
+        return QUESTION_PREFIX.sub("", self.title).strip()
+
+    def walk(self) -> Iterator[Section]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def full_text(self) -> str:
+        """Plain text of this section and all its sub-sections."""
+        parts = [self.text] + [child.full_text() for child in self.children]
+        return "\n".join(part for part in parts if part)
+
+
+@dataclass(kw_only=True)
+class Article:
+    path: Path
+    meta: dict[str, Any]
+    meta_lines: dict[str, int]
+    sections: list[Section]
+    body_line: int
+    source: str
+
+    @property
+    def id(self) -> str:
+        return str(self.meta.get("id") or self.path.stem)
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title") or self.id)
+
+    @property
+    def type(self) -> str:
+        return str(self.meta.get("type", ""))
+
+    @property
+    def audience(self) -> str:
+        return str(self.meta.get("audience", "all"))
+
+    @property
+    def category(self) -> str:
+        return str(self.meta.get("category", ""))
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status", "draft"))
+
+    @property
+    def version(self) -> int:
+        value = self.meta.get("version", 1)
+        return value if isinstance(value, int) else 1
+
+    @property
+    def effective_from(self) -> dt.date | None:
+        return as_date(self.meta.get("effective_from"))
+
+    @property
+    def review_by(self) -> dt.date | None:
+        return as_date(self.meta.get("review_by"))
+
+    @property
+    def tags(self) -> list[str]:
+        return _str_list(self.meta.get("tags"))
+
+    @property
+    def channels(self) -> list[str]:
+        return _str_list(self.meta.get("channels"))
+
+    @property
+    def related(self) -> list[str]:
+        return _str_list(self.meta.get("related"))
+
+    def is_servable(self, today: dt.date) -> bool:
+        """Published and already in effect: the only articles a draft may use."""
+        effective = self.effective_from
+        return self.status == "published" and effective is not None and effective <= today
+
+    def section(self, name: str) -> Section | None:
+        return next((s for s in self.sections if s.title == name), None)
+
+    def walk(self) -> Iterator[Section]:
+        for section in self.sections:
+            yield from section.walk()
+
+    def questions(self) -> list[Section]:
+        follow_ups = self.section(FOLLOW_UPS)
+        return [c for c in follow_ups.children if c.is_question] if follow_ups else []
+
+    def line_of(self, key: str) -> int:
+        """The line of a front matter field, or of the opening fence when it is absent."""
+        return self.meta_lines.get(key, 1)
+
+
+def as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    if isinstance(value, str) and value:
+        return [value]
+    return []
+
+
+def read_article(path: Path | str) -> Article:
+    """Read and parse one article file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArticleError(path, 1, f"cannot read file: {exc.strerror or exc}") from exc
+    return parse_article(data, path)
+
+
+def parse_article(data: bytes | str, path: Path | str) -> Article:
+    """Parse article source (bytes or text) that came from `path`."""
+    path = Path(path)
+    text = _decode(data, path)
+    lines = text.split("\n")
+    if lines[0].rstrip() != _FENCE:
+        raise ArticleError(path, 1, "missing front matter: the file must start with a '---' line "
+                                    "followed by YAML fields and another '---' line")
+    closing = next((i for i in range(1, len(lines)) if lines[i].rstrip() == _FENCE), None)
+    if closing is None:
+        raise ArticleError(path, 1, "front matter is not closed: add a '---' line after the "
+                                    "YAML fields")
+    meta = _load_front_matter("\n".join(lines[1:closing]), path)
+    meta_lines = {
+        match.group(1): number + 2
+        for number, line in enumerate(lines[1:closing])
+        if (match := re.match(r"^([A-Za-z_][\w-]*)\s*:", line))
+    }
+    body_line = closing + 2  # 1-based number of the first body line
+    sections = _section_tree(lines[closing + 1:], body_line)
+    return Article(path=path, meta=meta, meta_lines=meta_lines, sections=sections,
+                   body_line=body_line, source=text)
+
+
+def _decode(data: bytes | str, path: Path) -> str:
+    if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise ArticleError(path, 1, f"file is too large ({len(data):,} bytes; the limit is "
+                                        f"{MAX_FILE_BYTES:,}): split it into several articles")
+        if b"\x00" in data:
+            line = data[: data.index(b"\x00")].count(b"\n") + 1
+            raise ArticleError(path, line, "binary data (NUL byte): articles must be UTF-8 text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ArticleError(path, line, "not valid UTF-8 text: save the file as UTF-8") from exc
+    else:
+        text = data
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+            raise ArticleError(path, 1, f"file is too large (limit {MAX_FILE_BYTES:,} bytes): "
+                                        "split it into several articles")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ArticleError(path, 1, "file is empty: an article needs front matter and sections")
+    return text
+
+
+def _load_front_matter(source: str, path: Path) -> dict[str, Any]:
+    try:
+        meta = yaml.load(source, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark else 2
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ArticleError(path, line, f"malformed YAML in front matter: {problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ArticleError(path, 2, f"malformed YAML in front matter: {exc}") from exc
+    except RecursionError as exc:
+        raise ArticleError(path, 2, "front matter is nested too deeply") from exc
+    except (ValueError, TypeError) as exc:
+        raise ArticleError(path, 2, f"front matter has a value YAML cannot read: {exc}") from exc
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ArticleError(path, 2, "front matter must be YAML fields (key: value), "
+                                    f"not a {type(meta).__name__}")
+    return {str(key): value for key, value in meta.items()}
+
+
+def _section_tree(body: list[str], first_line: int) -> list[Section]:
+    """Build the heading tree of the body; line numbers are 1-based file lines."""
+    try:
+        tokens = _markdown.parse("\n".join(body))
+    except RecursionError:
+        return []
+    headings = [
+        (index, token) for index, token in enumerate(tokens)
+        if token.type == "heading_open" and token.map and int(token.tag[1]) >= 2
+    ]
+    roots: list[Section] = []
+    stack: list[Section] = []
+    for number, (index, token) in enumerate(headings):
+        assert token.map is not None
+        level = int(token.tag[1])
+        start = token.map[1]
+        next_heading = headings[number + 1] if number + 1 < len(headings) else None
+        end = next_heading[1].map[0] if next_heading and next_heading[1].map else len(body)
+        stop_token = next_heading[0] if next_heading else len(tokens)
+        while stack and stack[-1].level >= level:
+            stack.pop()
+        title = tokens[index + 1].content.strip()
+        section = Section(
+            title=title,
+            level=level,
+            path=(*[s.title for s in stack], title),
+            text=_plain_text(tokens[index + 3: stop_token]),
+            markdown="\n".join(body[start:end]).strip(),
+            line=first_line + token.map[0],
+            end_line=first_line + max(end - 1, token.map[0]),
+        )
+        (stack[-1].children if stack else roots).append(section)
+        stack.append(section)
+    return roots
+
+
+def _plain_text(tokens: list[Token]) -> str:
+    """Text of block tokens without Markdown syntax; list items keep a leading '- '."""
+    lines: list[str] = []
+    depth = 0
+    for token in tokens:
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            depth += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            depth -= 1
+        elif token.type == "inline":
+            content = "".join(_inline_text(child) for child in token.children or []).strip()
+            if content:
+                lines.append(("- " if depth else "") + content)
+        elif token.type in ("fence", "code_block") and token.content.strip():
+            lines.append(token.content.strip())
+    return "\n".join(lines)
+
+
+def _inline_text(token: Token) -> str:
+    # Raw inline HTML is dropped: passages must carry words, never markup.
+    if token.type in ("softbreak", "hardbreak"):
+        return " "
+    return token.content if token.type in ("text", "code_inline") else ""
+
+
+def discover(kb_dir: Path | str) -> list[Path]:
+    """Every article file under the KB folder, in a stable order."""
+    return sorted(Path(kb_dir).rglob("*.md"))
