@@ -1,0 +1,379 @@
+"""Keep Chroma (dense) and the BM25 index (lexical) in step with the article files.
+
+The article files are the source of truth; everything here is derived and can be rebuilt.
+Only chunks of published articles are stored (filters that change daily, like
+`effective_from`, are applied in Python at query time, because Chroma's metadata filters cost
+~20x a plain query). Work is incremental: a chunk is re-embedded only when the text it is
+embedded from changes, and vectors are cached on disk by content hash across rebuilds.
+
+On disk, under the data dir:
+    chroma/            embedded Chroma (or a Chroma server, when chroma_host is set)
+    bm25/gen-NNNNNN/   one generation of the lexical index + its chunk records
+    bm25/CURRENT       the generation in service (replaced atomically)
+    vectors.sqlite3    the content-hash cache of vectors and tokens
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suggester.articles import Article, discover, read_article
+from suggester.cache import ContentCache
+from suggester.chunks import Chunk, chunk_article
+from suggester.embedding import MODEL_NAME, E5Embedding, shared_embedder
+from suggester.errors import ArticleError, ChromaUnavailable, SearchIndexError
+from suggester.lexical import KiwiTokenizer, LexicalIndex, shared_tokenizer
+from suggester.lint import ERROR, Finding, check_article
+from suggester.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_CURRENT = "CURRENT"
+_CHUNKS_FILE = "chunks.jsonl"
+_KEEP_GENERATIONS = 2
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    articles: int = 0
+    generation: int = 0
+    skipped: list[Finding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        text = (f"indexed {self.articles} published articles: {self.added} added, "
+                f"{self.updated} updated, {self.removed} removed, {self.unchanged} unchanged "
+                f"chunks ({self.embedded} embedded)")
+        if self.skipped:
+            text += f"; {len(self.skipped)} problems, affected articles skipped"
+        return text
+
+
+@dataclass(kw_only=True)
+class VerifyReport:
+    expected: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def open_chroma(settings: Settings) -> Any:
+    """The Chroma client: a server's when chroma_host is set, else embedded in data_dir."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if settings.chroma_host:
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=chroma_settings)
+            client.heartbeat()
+            return client
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises many unrelated types for "unreachable"
+        where = (f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host
+                 else str(settings.chroma_dir))
+        raise ChromaUnavailable(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+def open_collection(client: Any, name: str) -> Any:
+    # No embedding function: vectors always come from e5, never from Chroma's default model
+    # (which would try to download one).
+    return client.get_or_create_collection(name, embedding_function=None,
+                                           metadata={"hnsw:space": "cosine"})
+
+
+class Indexer:
+    """Synchronise the derived indexes with the article files."""
+
+    def __init__(self, settings: Settings, *, embedder: E5Embedding | None = None,
+                 tokenizer: KiwiTokenizer | None = None, client: Any = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._tokenizer = tokenizer
+        self._client = client
+        self._cache = ContentCache(settings.data_dir / "vectors.sqlite3")
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> E5Embedding:
+        if self._embedder is None:
+            self._embedder = shared_embedder()
+        return self._embedder
+
+    @property
+    def tokenizer(self) -> KiwiTokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = shared_tokenizer()
+        return self._tokenizer
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = open_chroma(self.settings)
+        return self._client
+
+    def collection(self) -> Any:
+        return open_collection(self.client, self.settings.collection)
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def sync(self, *, rebuild: bool = False, progress: bool = False,
+             only: Iterable[Path] | None = None) -> SyncReport:
+        """Bring both indexes in line with the KB (or with just the articles in `only`)."""
+        with self._lock:
+            if rebuild:
+                self._drop_everything()
+            report = SyncReport()
+            stored = self._stored_chunks()
+            desired = self._desired_chunks(report, stored, only)
+            collection = self.collection()
+            in_chroma = _chroma_fingerprints(collection)
+            to_write = [c for c in desired.values() if in_chroma.get(c.id) != c.fingerprint]
+            stale = [i for i in in_chroma if i not in desired]
+            report.added = sum(c.id not in in_chroma for c in to_write)
+            report.updated = len(to_write) - report.added
+            report.removed = len(stale)
+            report.unchanged = len(desired) - len(to_write)
+            vectors = self._vectors(to_write, report, progress)
+            _write_chroma(collection, to_write, vectors, stale)
+            if report.changed or set(stored) != set(desired) or self.generation() == 0:
+                report.generation = self._write_lexical(list(desired.values()))
+            else:
+                report.generation = self.generation()
+            return report
+
+    def _desired_chunks(self, report: SyncReport, stored: dict[str, Chunk],
+                        only: Iterable[Path] | None) -> dict[str, Chunk]:
+        today = dt.date.today()
+        if only is None:
+            paths = discover(self.settings.kb_dir)
+            keep: dict[str, Chunk] = {}
+        else:
+            paths = [Path(p) for p in only]
+            replaced = {str(p.resolve()) for p in paths}
+            keep = {i: c for i, c in stored.items()
+                    if self._path_of(c) is None or self._path_of(c) not in replaced}
+        articles = []
+        for path in paths:
+            article = self._read(path, report, today)
+            if article is not None:
+                articles.append(article)
+        if only is not None:
+            changed_ids = {a.id for a in articles} | {p.stem for p in paths}
+            keep = {i: c for i, c in keep.items() if c.article_id not in changed_ids}
+        desired = dict(keep)
+        for article in articles:
+            if article.status == "published":
+                desired.update((c.id, c) for c in chunk_article(article))
+        report.articles = len({c.article_id for c in desired.values()})
+        return desired
+
+    def _path_of(self, chunk: Chunk) -> str | None:
+        folder = self.settings.kb_dir / chunk.type / f"{chunk.article_id}.md"
+        return str(folder.resolve())
+
+    def _read(self, path: Path, report: SyncReport, today: dt.date) -> Article | None:
+        if not path.exists():
+            return None
+        try:
+            article = read_article(path)
+        except ArticleError as exc:
+            report.skipped.append(Finding(path=exc.path, line=exc.line, severity=ERROR,
+                                          message=exc.message))
+            return None
+        errors = [f for f in check_article(article, today) if f.severity == ERROR]
+        if errors and article.status == "published":
+            # A broken published article is not served rather than served half-right.
+            report.skipped.extend(errors)
+            return None
+        return article
+
+    def _vectors(self, chunks: list[Chunk], report: SyncReport,
+                 progress: bool) -> dict[str, np.ndarray]:
+        hashes = {c.content_hash: c.embed_text for c in chunks}
+        cached = self._cache.vectors(MODEL_NAME, hashes)
+        missing = [h for h in hashes if h not in cached]
+        if missing:
+            texts = [hashes[h] for h in missing]
+            with _progress_bar(len(texts), "embedding", progress) as advance:
+                computed = self.embedder.passage_vectors(texts, progress=advance)
+            fresh = dict(zip(missing, computed, strict=True))
+            self._cache.put_vectors(MODEL_NAME, fresh)
+            cached.update(fresh)
+        report.embedded = len(missing)
+        return cached
+
+    def tokens_for(self, chunks: list[Chunk]) -> dict[str, list[str]]:
+        hashes = {c.content_hash: c.embed_text for c in chunks}
+        cached = self._cache.tokens(self.tokenizer.version, hashes)
+        fresh = {h: self.tokenizer(text) for h, text in hashes.items() if h not in cached}
+        if fresh:
+            self._cache.put_tokens(self.tokenizer.version, fresh)
+            cached.update(fresh)
+        return cached
+
+    # -- the lexical index, in generations ----------------------------------------------------
+
+    def generation(self) -> int:
+        return read_generation(self.settings)
+
+    def _write_lexical(self, chunks: list[Chunk]) -> int:
+        chunks = sorted(chunks, key=lambda c: c.id)
+        tokens = self.tokens_for(chunks)
+        lexical = LexicalIndex.build([c.id for c in chunks],
+                                     [tokens[c.content_hash] for c in chunks])
+        root = self.settings.lexical_dir
+        generation = self.generation() + 1
+        target = root / f"gen-{generation:06d}"
+        if target.exists():
+            shutil.rmtree(target)
+        lexical.save(target)
+        with (target / _CHUNKS_FILE).open("w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
+        _atomic_write(root / _CURRENT, f"{generation}\n")
+        self._prune(root, generation)
+        return generation
+
+    def _prune(self, root: Path, generation: int) -> None:
+        for old in root.glob("gen-*"):
+            number = int(old.name.removeprefix("gen-")) if old.name[4:].isdigit() else -1
+            if 0 <= number <= generation - _KEEP_GENERATIONS:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _stored_chunks(self) -> dict[str, Chunk]:
+        return {c.id: c for c in load_chunks(self.settings)}
+
+    def _drop_everything(self) -> None:
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception:  # noqa: BLE001 - absent collection is fine; other errors surface next
+            log.debug("no collection to delete")
+        shutil.rmtree(self.settings.lexical_dir, ignore_errors=True)
+
+    # -- verify -------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Compare articles on disk, Chroma and the BM25 index; list every difference."""
+        report = SyncReport()
+        expected = {c.id: c.fingerprint for c in
+                    self._desired_chunks(report, {}, None).values()}
+        problems = [f"article skipped: {finding}" for finding in report.skipped]
+        in_chroma = _chroma_fingerprints(self.collection())
+        problems += _differences("Chroma", expected, in_chroma)
+        stored = {c.id: c.fingerprint for c in load_chunks(self.settings)}
+        problems += _differences("BM25 index", expected, stored)
+        if self.generation():
+            lexical = LexicalIndex.load(generation_dir(self.settings))
+            if sorted(lexical.chunk_ids) != sorted(stored):
+                problems.append("BM25 index: its documents do not match its chunk records")
+        return VerifyReport(expected=len(expected), problems=problems)
+
+
+def _differences(store: str, expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    problems = [f"{store}: missing chunk {i}" for i in sorted(expected) if i not in actual]
+    problems += [f"{store}: unexpected chunk {i}" for i in sorted(actual) if i not in expected]
+    problems += [f"{store}: stale chunk {i}" for i in sorted(expected)
+                 if i in actual and actual[i] != expected[i]]
+    return problems
+
+
+def _chroma_fingerprints(collection: Any) -> dict[str, str]:
+    found = collection.get(include=["metadatas"])
+    return {i: str((m or {}).get("fingerprint", "")) for i, m in
+            zip(found["ids"], found["metadatas"], strict=True)}
+
+
+def _write_chroma(collection: Any, chunks: list[Chunk], vectors: dict[str, np.ndarray],
+                  stale: list[str]) -> None:
+    from llama_index.core.schema import TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    store = ChromaVectorStore(chroma_collection=collection)
+    doomed = stale + [c.id for c in chunks]
+    for start in range(0, len(doomed), 1000):
+        store.delete_nodes(node_ids=doomed[start:start + 1000])
+    nodes = [
+        TextNode(id_=c.id, text=c.text, embedding=vectors[c.content_hash].tolist(),
+                 metadata={**c.metadata(), "fingerprint": c.fingerprint},
+                 excluded_embed_metadata_keys=list(c.metadata()))
+        for c in chunks
+    ]
+    if nodes:
+        store.add(nodes)
+
+
+def read_generation(settings: Settings) -> int:
+    try:
+        return int((settings.lexical_dir / _CURRENT).read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def generation_dir(settings: Settings, generation: int | None = None) -> Path:
+    generation = read_generation(settings) if generation is None else generation
+    return settings.lexical_dir / f"gen-{generation:06d}"
+
+
+def load_chunks(settings: Settings, generation: int | None = None) -> list[Chunk]:
+    """The chunk records of a generation (the current one by default)."""
+    generation = read_generation(settings) if generation is None else generation
+    if not generation:
+        return []
+    path = generation_dir(settings, generation) / _CHUNKS_FILE
+    if not path.exists():
+        raise SearchIndexError(f"the BM25 index at {path.parent} is incomplete: "
+                               "run `suggester index --rebuild`")
+    with path.open(encoding="utf-8") as lines:
+        return [Chunk.from_record(json.loads(line)) for line in lines if line.strip()]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager like a function
+    """A tqdm bar on stderr when asked for; otherwise a silent counter."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self._bar = None
+        if enabled and total:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit="chunk", leave=False)
+
+    def __enter__(self) -> Callable[[int], None]:
+        return self._bar.update if self._bar is not None else (lambda n: None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()

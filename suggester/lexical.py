@@ -1,0 +1,132 @@
+"""Korean lexical retrieval: Kiwi morphemes into a bm25s index that is saved to disk.
+
+Particles, endings and punctuation carry no topic, so only content morphemes are kept
+(환불은 / 환불이 / 환불을 all become 환불). Kiwi splits unspaced chat text by itself
+(택배가안와요 → 택배 / 안 / 오), which is the common spelling error in chat. A number
+followed by its unit is also kept whole (3영업일), because policies are told apart by them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+TOKENIZER_VERSION = "kiwi-content-v1"
+CONTENT_TAGS = frozenset({
+    "NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "MAG", "XR", "SL", "SH", "SN", "W_URL",
+    "W_EMAIL", "W_HASHTAG",
+})
+_UNIT_TAGS = frozenset({"NNG", "NNB"})
+_WORD = re.compile(r"\w+")
+_IDS_FILE = "chunk_ids.json"
+
+
+class KiwiTokenizer:
+    """Content morphemes of Korean text; thread-safe, loaded once per process."""
+
+    version = TOKENIZER_VERSION
+
+    def __init__(self) -> None:
+        from kiwipiepy import Kiwi
+
+        self._kiwi = Kiwi()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFC", text)
+        with self._lock:
+            morphemes = self._kiwi.tokenize(text)
+        tokens: list[str] = []
+        previous = None
+        for morpheme in morphemes:
+            tag = morpheme.tag.split("-")[0]  # Kiwi marks irregular verbs as VV-I, VV-R
+            if tag in CONTENT_TAGS:
+                tokens.append(morpheme.form.lower())
+            if previous is not None and previous.tag == "SN" and tag in _UNIT_TAGS \
+                    and previous.end == morpheme.start:
+                tokens.append(previous.form + morpheme.form)
+            previous = morpheme
+        return tokens
+
+
+def whitespace_tokens(text: str) -> list[str]:
+    """The baseline: lower-cased words split on spaces and punctuation, particles attached."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
+
+
+_shared: KiwiTokenizer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_tokenizer() -> KiwiTokenizer:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = KiwiTokenizer()
+        return _shared
+
+
+class LexicalIndex:
+    """A bm25s index over token lists, addressed by chunk id."""
+
+    def __init__(self, chunk_ids: Sequence[str], model: bm25s.BM25 | None) -> None:
+        self.chunk_ids = list(chunk_ids)
+        self._model = model
+
+    @classmethod
+    def build(cls, chunk_ids: Sequence[str], token_lists: Sequence[list[str]]) -> LexicalIndex:
+        if not chunk_ids:
+            return cls([], None)
+        model = bm25s.BM25()
+        # An empty document would break bm25s' vocabulary; a placeholder token keeps positions.
+        model.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
+        return cls(chunk_ids, model)
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+        """The best `k` chunks for the query tokens, best first; zero scores are dropped."""
+        if self._model is None or not tokens:
+            return []
+        k = min(k, len(self.chunk_ids))
+        known = [t for t in tokens if t in self._model.vocab_dict]
+        if not known:
+            return []
+        documents, scores = self._model.retrieve([known], k=k, show_progress=False,
+                                                 n_threads=1)
+        return [
+            (self.chunk_ids[int(doc)], float(score))
+            for doc, score in zip(documents[0], scores[0], strict=True) if score > 0
+        ]
+
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every chunk, in `chunk_ids` order."""
+        if self._model is None:
+            return np.zeros(0, dtype=np.float32)
+        known = [t for t in tokens if t in self._model.vocab_dict]
+        if not known:
+            return np.zeros(len(self.chunk_ids), dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._model is not None:
+            self._model.save(str(directory), show_progress=False)
+        (directory / _IDS_FILE).write_text(json.dumps(self.chunk_ids, ensure_ascii=False),
+                                           encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        ids = json.loads((directory / _IDS_FILE).read_text(encoding="utf-8"))
+        if not ids:
+            return cls([], None)
+        model = bm25s.BM25.load(str(directory), show_progress=False)
+        return cls(ids, model)
