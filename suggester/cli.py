@@ -73,6 +73,70 @@ def lint(context: _Context, quiet: bool) -> None:
 
 
 @main.command()
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it from scratch.")
+@click.option("--verify", is_flag=True,
+              help="Only check that Chroma, BM25 and the articles agree; exit 1 if not.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_context
+def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
+    """Index the KB incrementally: only changed chunks are embedded again."""
+    from suggester.index import Indexer
+
+    indexer = Indexer(context.settings)
+    if verify:
+        report = indexer.verify()
+        for problem in report.problems:
+            click.secho(problem, fg="red")
+        verdict = "agree" if report.ok else f"disagree in {len(report.problems)} places"
+        click.echo(f"articles, Chroma and the BM25 index {verdict} "
+                   f"({report.expected} chunks expected)")
+        sys.exit(0 if report.ok else 1)
+    report = indexer.sync(rebuild=rebuild, progress=not quiet)
+    for finding in report.skipped:
+        click.secho(f"skipped: {finding}", fg="yellow", err=True)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("query")
+@click.option("--audience", type=click.Choice(["buyer", "seller"]), default=None,
+              help="Only passages for this side (and for everyone).")
+@click.option("--category", default=None, help="Only passages of this category.")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="How many passages.")
+@click.option("--system", type=click.Choice(["hybrid", "dense", "bm25-kiwi", "bm25-whitespace"]),
+              default="hybrid", show_default=True, help="Which retriever to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def search(context: _Context, query: str, audience: str | None, category: str | None, k: int,
+           system: str, as_json: bool) -> None:
+    """Print the passages ranked for QUERY."""
+    import json
+
+    from suggester.retrieve import Retriever
+
+    result = Retriever(context.settings).search(query, k=k, audience=audience,
+                                                category=category, system=system)
+    if as_json:
+        click.echo(json.dumps({
+            "query": query, "system": system, "grounded": result.grounded,
+            "confidence": round(result.confidence, 4), "reason": result.reason,
+            "passages": [p.to_dict() for p in result.passages],
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        }, ensure_ascii=False, indent=2))
+        return
+    verdict = "grounded" if result.grounded else f"NOT grounded: {result.reason}"
+    click.echo(f"{verdict} (confidence {result.confidence:.2f})")
+    for rank, passage in enumerate(result.passages, start=1):
+        chunk = passage.chunk
+        click.secho(f"{rank}. {chunk.article_id} · {chunk.title} · {chunk.section}", bold=True)
+        click.echo(f"   score {passage.score:.4f}  dense #{passage.dense_rank or '-'}  "
+                   f"bm25 #{passage.lexical_rank or '-'}")
+        snippet = chunk.text.replace("\n", " ")
+        click.echo(f"   {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+
+
+@main.command()
 @click.option("--port", type=int, default=None, help="Port (default: $SUGGESTER_PORT or 8000).")
 @click.option("--host", default=None, help="Bind address (default: 127.0.0.1).")
 @pass_context

@@ -10,7 +10,7 @@ On disk, under the data dir:
     chroma/            embedded Chroma (or a Chroma server, when chroma_host is set)
     bm25/gen-NNNNNN/   one generation of the lexical index + its chunk records
     bm25/CURRENT       the generation in service (replaced atomically)
-    vectors.sqlite3    the content-hash cache of vectors and tokens
+    vectors.sqlite3    the content-hash cache of vectors and tokens (or in cache_dir)
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Indexer:
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._client = client
-        self._cache = ContentCache(settings.data_dir / "vectors.sqlite3")
+        self._cache = ContentCache(settings.cache_path)
         self._lock = threading.Lock()
 
     @property

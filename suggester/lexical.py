@@ -107,6 +107,25 @@ class LexicalIndex:
             for doc, score in zip(documents[0], scores[0], strict=True) if score > 0
         ]
 
+    def unseen_share(self, tokens: list[str]) -> float:
+        """IDF-weighted share of the query's tokens that appear nowhere in the index.
+
+        Customers asking about something the KB does not cover use words it never uses
+        (채용, 세탁, 해외배송): this is the strongest "no grounded answer" signal we measured.
+        """
+        if self._model is None or not tokens:
+            return 1.0 if tokens else 0.0
+        indptr = self._model.scores["indptr"]
+        total = len(self.chunk_ids)
+        weights = {}
+        for token in set(tokens):
+            column = self._model.vocab_dict.get(token)
+            frequency = 0 if column is None else int(indptr[column + 1] - indptr[column])
+            weights[token] = (np.log((total + 1) / (frequency + 0.5)), frequency == 0)
+        whole = sum(weight for weight, _ in weights.values())
+        unseen = sum(weight for weight, missing in weights.values() if missing)
+        return float(unseen / whole) if whole else 0.0
+
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk, in `chunk_ids` order."""
         if self._model is None:

@@ -32,6 +32,8 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(name="data_dir", default=".suggester", kind=Path,
             help="Where the embedded Chroma database, BM25 index, vector cache and SQLite live."),
+    Setting(name="cache_dir", default="", kind=Path,
+            help="Where vectors and tokens are cached by content hash; empty means data_dir."),
     Setting(name="kb_dir", default="kb/articles", kind=Path,
             help="The folder of Markdown articles (policy/, faq/, exception/)."),
     Setting(name="chroma_host", default="",
@@ -53,6 +55,7 @@ _BY_NAME = {setting.name: setting for setting in SETTINGS}
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     data_dir: Path
+    cache_dir: Path
     kb_dir: Path
     chroma_host: str
     chroma_port: int
@@ -71,8 +74,9 @@ class Settings:
         return self.data_dir / "bm25"
 
     @property
-    def vector_cache_dir(self) -> Path:
-        return self.data_dir / "vectors"
+    def cache_path(self) -> Path:
+        return (self.cache_dir if str(self.cache_dir) not in ("", ".") else self.data_dir) \
+            / "vectors.sqlite3"
 
     @property
     def database_path(self) -> Path:
@@ -88,7 +92,7 @@ def _convert(setting: Setting, raw: Any) -> Any:
                 f"{setting.env_var} must be a whole number, got {raw!r}"
             ) from exc
     if setting.kind is Path:
-        return Path(raw).expanduser()
+        return Path(str(raw)).expanduser()
     return str(raw)
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: the golden set, metrics, and the runner behind `suggester eval` and `bench`."""
