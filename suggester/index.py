@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _CURRENT = "CURRENT"
 _CHUNKS_FILE = "chunks.jsonl"
+_MANIFEST_FILE = "manifest.json"
 _KEEP_GENERATIONS = 2
 
 
@@ -159,7 +160,7 @@ class Indexer:
             report.unchanged = len(desired) - len(to_write)
             vectors = self._vectors(to_write, report, progress)
             _write_chroma(collection, to_write, vectors, stale)
-            if report.changed or set(stored) != set(desired) or self.generation() == 0:
+            if report.changed or set(stored) != set(desired) or self._lexical_outdated():
                 report.generation = self._write_lexical(list(desired.values()))
             else:
                 report.generation = self.generation()
@@ -240,6 +241,17 @@ class Indexer:
     def generation(self) -> int:
         return read_generation(self.settings)
 
+    def _lexical_outdated(self) -> bool:
+        """No lexical index yet, or one made by another tokenizer version."""
+        if not self.generation():
+            return True
+        manifest = generation_dir(self.settings) / _MANIFEST_FILE
+        try:
+            made_by = json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer")
+        except (OSError, ValueError):
+            return True
+        return made_by != self.tokenizer.version
+
     def _write_lexical(self, chunks: list[Chunk]) -> int:
         chunks = sorted(chunks, key=lambda c: c.id)
         tokens = self.tokens_for(chunks)
@@ -254,6 +266,10 @@ class Indexer:
         with (target / _CHUNKS_FILE).open("w", encoding="utf-8") as out:
             for chunk in chunks:
                 out.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
+        (target / _MANIFEST_FILE).write_text(json.dumps({
+            "generation": generation, "tokenizer": self.tokenizer.version,
+            "chunks": len(chunks), "written_at": dt.datetime.now(dt.UTC).isoformat(),
+        }), encoding="utf-8")
         _atomic_write(root / _CURRENT, f"{generation}\n")
         self._prune(root, generation)
         return generation
@@ -290,6 +306,8 @@ class Indexer:
             lexical = LexicalIndex.load(generation_dir(self.settings))
             if sorted(lexical.chunk_ids) != sorted(stored):
                 problems.append("BM25 index: its documents do not match its chunk records")
+            if self._lexical_outdated():
+                problems.append("BM25 index: built by another tokenizer version")
         return VerifyReport(expected=len(expected), problems=problems)
 
 

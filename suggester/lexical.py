@@ -18,12 +18,23 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-TOKENIZER_VERSION = "kiwi-content-v1"
+TOKENIZER_VERSION = "kiwi-content-v2"
 CONTENT_TAGS = frozenset({
     "NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "MAG", "XR", "SL", "SH", "SN", "W_URL",
     "W_EMAIL", "W_HASHTAG",
 })
 _UNIT_TAGS = frozenset({"NNG", "NNB"})
+TOPIC_TAGS = frozenset({"NNG", "NNP", "SL", "SH"})
+
+# Customers' words for what the KB names otherwise. Applied to articles and queries alike, so
+# it only ever joins spellings; kept to common chat vocabulary, never to match one inquiry.
+CHAT_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "짝퉁": ("가품",), "가짜": ("가품",), "이미테이션": ("가품",), "레플": ("가품",),
+    "레플리카": ("가품",), "진품": ("정품",), "적립금": ("포인트",), "택배비": ("배송비",),
+    "어플": ("앱",), "어플리케이션": ("앱",), "환급": ("환불",), "반송": ("반품",),
+    "카톡": ("카카오톡",), "폰": ("휴대폰",), "핸드폰": ("휴대폰",), "배달": ("배송",),
+    "잠수": ("연락", "두절"), "송금": ("이체",), "치수": ("사이즈",), "퍼센트": ("%",),
+}
 _WORD = re.compile(r"\w+")
 _IDS_FILE = "chunk_ids.json"
 
@@ -40,6 +51,13 @@ class KiwiTokenizer:
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> list[str]:
+        return self.tokenize(text)
+
+    def topic_words(self, text: str) -> list[str]:
+        """Only the nouns and foreign words: what a question is about, not how it is phrased."""
+        return self.tokenize(text, tags=TOPIC_TAGS)
+
+    def tokenize(self, text: str, tags: frozenset[str] = CONTENT_TAGS) -> list[str]:
         text = unicodedata.normalize("NFC", text)
         with self._lock:
             morphemes = self._kiwi.tokenize(text)
@@ -47,11 +65,14 @@ class KiwiTokenizer:
         previous = None
         for morpheme in morphemes:
             tag = morpheme.tag.split("-")[0]  # Kiwi marks irregular verbs as VV-I, VV-R
-            if tag in CONTENT_TAGS:
-                tokens.append(morpheme.form.lower())
+            form = morpheme.form.lower()
+            if previous is not None and previous.tag == "SN" and form in ("%", "프로"):
+                tag, form = "NNB", "%"  # 5% = 5프로 = 5퍼센트
+            if tag in tags:
+                tokens.extend(CHAT_SYNONYMS.get(form, (form,)))
             if previous is not None and previous.tag == "SN" and tag in _UNIT_TAGS \
                     and previous.end == morpheme.start:
-                tokens.append(previous.form + morpheme.form)
+                tokens.append(previous.form + form)
             previous = morpheme
         return tokens
 

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from suggester.index import Indexer
+from suggester.settings import Settings, load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED_KB = ROOT / "kb" / "articles"
+# Vectors are cached by content hash across test runs: the first run embeds the shipped KB
+# (~100 s on 2 cores), later runs only what changed.
+TEST_CACHE = ROOT / ".cache" / "tests"
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +75,65 @@ def article_source() -> Callable[..., str]:
         return "\n".join(lines)
 
     return build
+
+
+def make_settings(data_dir: Path, kb_dir: Path, **overrides: object) -> Settings:
+    return load_settings({"data_dir": data_dir, "kb_dir": kb_dir, "cache_dir": TEST_CACHE,
+                          **overrides}, environ={})
+
+
+@pytest.fixture(scope="session")
+def shipped_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of an index of the shipped KB, built once per test run (read-only for tests)."""
+    settings = make_settings(tmp_path_factory.mktemp("shipped-index"), SHIPPED_KB)
+    Indexer(settings).sync()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def shipped_retriever(shipped_settings: Settings):
+    from suggester.retrieve import Retriever
+
+    return Retriever(shipped_settings)
+
+
+@pytest.fixture
+def small_settings(small_kb: Path, tmp_path: Path) -> Settings:
+    """Settings for an index of the small KB in a fresh data dir."""
+    return make_settings(tmp_path / "data", small_kb)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on a free loopback port, stopped after the session."""
+    executable = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("w")
+    process = subprocess.Popen([str(executable), "run", "--path", str(path), "--host",
+                                "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"chroma run exited: {(path / 'server.log').read_text()}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("chroma run did not start listening within 60 s")
+        yield "127.0.0.1", port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

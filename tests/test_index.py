@@ -1,0 +1,160 @@
+"""Indexing into real Chroma + BM25: incremental, filtered at the source, verifiable."""
+
+from __future__ import annotations
+
+import uuid
+
+from click.testing import CliRunner
+
+from suggester.articles import read_article
+from suggester.chunks import chunk_article
+from suggester.cli import main
+from suggester.index import Indexer, load_chunks, open_chroma, open_collection
+
+from conftest import make_settings
+
+
+def chroma_ids(settings) -> set[str]:
+    collection = open_collection(open_chroma(settings), settings.collection)
+    return set(collection.get()["ids"])
+
+
+def chunk_ids_of(settings, article_id: str) -> set[str]:
+    return {c.id for c in load_chunks(settings) if c.article_id == article_id}
+
+
+def test_first_sync_adds_every_chunk_of_published_articles(small_settings, small_kb):
+    report = Indexer(small_settings).sync()
+    expected = {c.id for path in small_kb.rglob("*.md") for c in chunk_article(read_article(path))}
+    assert report.added == len(expected) and report.updated == report.removed == 0
+    assert chroma_ids(small_settings) == expected
+    assert {c.id for c in load_chunks(small_settings)} == expected
+
+
+def test_unchanged_kb_does_no_embedding_work(small_settings):
+    Indexer(small_settings).sync()
+    again = Indexer(small_settings).sync()
+    assert (again.added, again.updated, again.removed, again.embedded) == (0, 0, 0, 0)
+    assert again.unchanged > 0
+
+
+def test_editing_one_article_changes_only_its_chunks(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    before = {c.id: c.fingerprint for c in load_chunks(small_settings)}
+    path = small_kb / "faq" / "shipping-late.md"
+    # A fresh word each run, so the vector cache cannot already hold the edited text.
+    edit = f"{uuid.uuid4().hex[:8]}영업일"
+    path.write_text(path.read_text(encoding="utf-8").replace("3영업일", edit), encoding="utf-8")
+    report = Indexer(small_settings).sync()
+    after = {c.id: c.fingerprint for c in load_chunks(small_settings)}
+    changed = {i for i in after if before.get(i) != after[i]}
+    assert changed and all(i.startswith("shipping-late#") for i in changed)
+    assert report.updated == len(changed) and report.added == report.removed == 0
+    assert report.embedded == len(changed)
+
+
+def test_deleting_an_article_removes_its_chunks(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    doomed = chunk_ids_of(small_settings, "shipping-late")
+    (small_kb / "faq" / "shipping-late.md").unlink()
+    report = Indexer(small_settings).sync()
+    assert report.removed == len(doomed)
+    assert not doomed & chroma_ids(small_settings)
+    assert not chunk_ids_of(small_settings, "shipping-late")
+
+
+def test_archived_and_draft_articles_are_not_indexed(small_settings, small_kb):
+    path = small_kb / "faq" / "shipping-late.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("status: published",
+                                                             "status: archived"),
+                    encoding="utf-8")
+    Indexer(small_settings).sync()
+    assert not any(i.startswith("shipping-late#") for i in chroma_ids(small_settings))
+    path.write_text(path.read_text(encoding="utf-8").replace("status: archived", "status: draft"),
+                    encoding="utf-8")
+    Indexer(small_settings).sync()
+    assert not chunk_ids_of(small_settings, "shipping-late")
+
+
+def test_internal_memo_chunks_are_kept_and_flagged(small_settings):
+    Indexer(small_settings).sync()
+    memo = [c for c in load_chunks(small_settings) if c.section == "내부 메모"]
+    assert len(memo) == 1 and memo[0].internal and memo[0].kind == "internal"
+    collection = open_collection(open_chroma(small_settings), small_settings.collection)
+    stored = collection.get(ids=[memo[0].id], include=["metadatas"])["metadatas"][0]
+    assert stored["internal"] is True
+    assert all(not c.internal for c in load_chunks(small_settings) if c.section != "내부 메모")
+
+
+def test_single_article_sync_matches_a_full_sync(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    path = small_kb / "faq" / "refund-when.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("3~5영업일", "2~4영업일"),
+                    encoding="utf-8")
+    report = Indexer(small_settings).sync(only=[path])
+    assert report.updated > 0
+    assert Indexer(small_settings).verify().ok
+    assert Indexer(small_settings).sync().changed is False
+
+
+def test_a_broken_published_article_is_skipped_and_reported(small_settings, small_kb):
+    path = small_kb / "faq" / "shipping-late.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("audience: buyer",
+                                                             "audience: nobody"),
+                    encoding="utf-8")
+    report = Indexer(small_settings).sync()
+    assert any("audience 'nobody'" in f.message for f in report.skipped)
+    assert not chunk_ids_of(small_settings, "shipping-late")
+    assert chunk_ids_of(small_settings, "refund-when")
+
+
+def test_verify_names_every_difference(small_settings):
+    indexer = Indexer(small_settings)
+    indexer.sync()
+    assert indexer.verify().ok
+    victim = sorted(chroma_ids(small_settings))[0]
+    open_collection(open_chroma(small_settings), small_settings.collection).delete(ids=[victim])
+    problems = Indexer(small_settings).verify().problems
+    assert problems == [f"Chroma: missing chunk {victim}"]
+
+
+def test_verify_detects_a_stale_bm25_record(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    path = small_kb / "faq" / "refund-when.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("즉시 복원", "1일 후 복원"),
+                    encoding="utf-8")
+    problems = Indexer(small_settings).verify().problems
+    assert any(p.startswith("Chroma: stale chunk refund-when#예상 문의") for p in problems)
+    assert any(p.startswith("BM25 index: stale chunk refund-when#예상 문의") for p in problems)
+
+
+def test_rebuild_starts_clean_and_reuses_cached_vectors(small_settings):
+    Indexer(small_settings).sync()
+    report = Indexer(small_settings).sync(rebuild=True)
+    assert report.added > 0 and report.unchanged == 0
+    assert report.embedded == 0  # every vector came from the content-hash cache
+
+
+def test_cli_index_reports_what_it_did_and_verify_exits_by_result(small_settings, small_kb):
+    runner = CliRunner()
+    args = ["--kb-dir", str(small_kb), "--data-dir", str(small_settings.data_dir)]
+    env = {"SUGGESTER_CACHE_DIR": str(small_settings.cache_path.parent)}
+    first = runner.invoke(main, [*args, "index", "--quiet"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "2 published articles" in first.output and "added" in first.output
+    assert runner.invoke(main, [*args, "index", "--verify"], env=env).exit_code == 0
+    (small_kb / "faq" / "shipping-late.md").unlink()
+    result = runner.invoke(main, [*args, "index", "--verify"], env=env)
+    assert result.exit_code == 1
+    assert "Chroma: unexpected chunk shipping-late#" in result.output
+
+
+def test_server_mode_indexes_into_a_chroma_server(chroma_server, small_kb, tmp_path):
+    host, port = chroma_server
+    settings = make_settings(tmp_path / "data", small_kb, chroma_host=host, chroma_port=port,
+                             collection="server-mode-test")
+    report = Indexer(settings).sync()
+    assert report.added > 0
+    assert not (settings.data_dir / "chroma").exists()  # nothing embedded locally
+    assert len(chroma_ids(settings)) == report.added
+    assert Indexer(settings).verify().ok
