@@ -43,6 +43,8 @@ class Kind(StrEnum):
     ADDRESS = "address"
 
 
+Span = tuple[int, int]
+
 TOKENS: dict[Kind, str] = {
     Kind.PHONE: "[전화번호]",
     Kind.ACCOUNT: "[계좌번호]",
@@ -99,10 +101,9 @@ def contains_personal_data(text: str) -> list[PersonalData]:
         for start, end in detect(text)
         if not any(_overlaps((start, end), span) for span in protected)
     ]
-    rank_of = {kind: rank for rank, kind in enumerate(dict.fromkeys(k for k, _ in _DETECTORS))}
     # Longest first: when an address or email swallows a number that another detector also
     # saw, masking the larger span hides both; ties go to the more specific detector.
-    candidates.sort(key=lambda c: (c.start - c.end, rank_of[c.kind], c.start))
+    candidates.sort(key=lambda c: (c.start - c.end, _RANK[c.kind], c.start))
     accepted: list[PersonalData] = []
     for candidate in candidates:
         if not any(_overlaps((candidate.start, candidate.end), (a.start, a.end))
@@ -111,7 +112,7 @@ def contains_personal_data(text: str) -> list[PersonalData]:
     return sorted(accepted, key=lambda item: item.start)
 
 
-def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+def _overlaps(a: Span, b: Span) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
@@ -184,9 +185,6 @@ _ORDER_R = re.compile(r"(?<![0-9A-Za-z])R\d{13}(?![0-9])")
 _ORDER_DIGITS = re.compile(r"주문[^\d\n]{0,10}?(?P<n>(?<!\d)\d{8}-?\d{6})(?![0-9]|-\d)")
 _TRACKING = re.compile(r"송장[^\d\n]{0,10}?(?P<n>(?<!\d)\d[\d-]{8,16}\d)(?![0-9]|-\d)")
 
-Span = tuple[int, int]
-
-
 def _spans(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
     def find(text: str) -> Iterator[Span]:
         for match in pattern.finditer(text):
@@ -249,4 +247,5 @@ _DETECTORS: tuple[tuple[Kind, Callable[[str], Iterator[Span]]], ...] = (
     (Kind.ACCOUNT, _accounts),
     (Kind.ADDRESS, _addresses),
 )
+_RANK = {kind: rank for rank, kind in enumerate(dict.fromkeys(k for k, _ in _DETECTORS))}
 _PROTECTED: tuple[Callable[[str], Iterator[Span]], ...] = (_order_numbers, _tracking_numbers)
