@@ -36,3 +36,7 @@ test: install
 
 clean:
 	rm -rf $(VENV) .suggester .pytest_cache
+
+bench: install
+	$(BIN)/suggester index --quiet
+	$(BIN)/suggester bench

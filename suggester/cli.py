@@ -137,6 +137,21 @@ def search(context: _Context, query: str, audience: str | None, category: str | 
 
 
 @main.command()
+@click.option("--articles", type=click.IntRange(10, 5000), default=1000, show_default=True,
+              help="Size of the synthetic KB.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@pass_context
+def bench(context: _Context, articles: int, quiet: bool) -> None:
+    """Measure retrieval latency, index times and memory on this machine."""
+    from suggester.evaluation.bench import run_bench
+    from suggester.evaluation.golden import load_golden
+
+    queries = [item.inquiry for item in load_golden("all")]
+    report = run_bench(context.settings, queries, articles=articles, progress=not quiet)
+    click.echo("\n".join(report.lines))
+
+
+@main.command()
 @click.option("--port", type=int, default=None, help="Port (default: $SUGGESTER_PORT or 8000).")
 @click.option("--host", default=None, help="Bind address (default: 127.0.0.1).")
 @pass_context

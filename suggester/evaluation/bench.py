@@ -1,0 +1,170 @@
+"""`suggester bench`: speed and memory on this machine, against baselines from the same run.
+
+Figures: retrieval latency on the shipped KB and on a synthetic KB of ~1,000 articles made by
+recombining the shipped ones, full and incremental index times, and peak RSS. Quality figures
+come from the evaluation runner, so the bench and CI measure the same thing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suggester.articles import discover
+from suggester.index import Indexer
+from suggester.retrieve import Retriever
+from suggester.settings import Settings, load_settings
+
+BENCH_CACHE = Path(".cache/bench")
+_TOP_SECTION = re.compile(r"^## ", re.MULTILINE)
+
+
+@dataclass(kw_only=True)
+class BenchReport:
+    lines: list[str] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def add(self, key: str, value: float, text: str) -> None:
+        self.figures[key] = value
+        self.lines.append(text)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_queries(search: Callable[[str], object], queries: Sequence[str]) -> list[float]:
+    """Milliseconds for each query, after one warm-up call."""
+    search(queries[0])
+    timings = []
+    for query in queries:
+        start = time.perf_counter()
+        search(query)
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def latency_line(label: str, timings: list[float], baseline: list[float] | None = None) -> str:
+    p50, p95 = percentile(timings, 0.5), percentile(timings, 0.95)
+    text = f"{label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms"
+    if baseline:
+        text += f"   ({p95 / percentile(baseline, 0.95):.2f}x the baseline p95)"
+    return text
+
+
+def split_sections(source: str) -> tuple[str, list[str]]:
+    """Front matter + preamble, and each `## ` section with its sub-sections, as text."""
+    starts = [m.start() for m in _TOP_SECTION.finditer(source)]
+    if not starts:
+        return source, []
+    head = source[: starts[0]]
+    bounds = [*starts, len(source)]
+    return head, [source[bounds[i]:bounds[i + 1]] for i in range(len(starts))]
+
+
+def make_synthetic_kb(source_kb: Path, target: Path, count: int, seed: int = 7) -> list[Path]:
+    """`count` articles, each one shipped article's front matter and sections interleaved with
+    another's, so texts are realistic but (with the new titles) not copies of the shipped ones.
+    """
+    rng = random.Random(seed)
+    sources = [(p, p.read_text(encoding="utf-8")) for p in discover(source_kb)]
+    written = []
+    for number in range(count):
+        path, text = sources[number % len(sources)]
+        _, donor = sources[rng.randrange(len(sources))]
+        head, sections = split_sections(text)
+        _, donor_sections = split_sections(donor)
+        by_title = {s.split("\n", 1)[0]: s for s in donor_sections}
+        mixed = [by_title.get(s.split("\n", 1)[0], s) if rng.random() < 0.5 else s
+                 for s in sections]
+        new_id = f"syn-{number:04d}-{path.stem}"
+        head = re.sub(r"^id: .*$", f"id: {new_id}", head, count=1, flags=re.MULTILINE)
+        head = re.sub(r"^title: (.*)$", rf"title: \1 (사례 {number})", head, count=1,
+                      flags=re.MULTILINE)
+        head = re.sub(r"^related: .*$", "related: []", head, flags=re.MULTILINE)
+        head = re.sub(r"^supersedes: .*\n", "", head, flags=re.MULTILINE)
+        out = target / path.parent.name / f"{new_id}.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(head + "".join(mixed), encoding="utf-8")
+        written.append(out)
+    return written
+
+
+def bench_retrieval(retriever: Retriever, queries: Sequence[str], report: BenchReport,
+                    scope: str) -> None:
+    timings = {}
+    for system in ("bm25-kiwi", "dense", "hybrid"):
+        timings[system] = time_queries(lambda q, s=system: retriever.search(q, system=s),
+                                       queries)
+    vector = retriever.embedder.query_vector
+    embed_only = time_queries(vector, queries)
+    report.lines.append(f"[{scope}] retrieval latency over {len(queries)} queries "
+                        "(baseline: embedding the query alone)")
+    report.lines.append("  " + latency_line("embed query (baseline)", embed_only))
+    for system, values in timings.items():
+        report.lines.append("  " + latency_line(system, values, embed_only))
+        report.figures[f"{scope}.{system}.p50_ms"] = percentile(values, 0.5)
+        report.figures[f"{scope}.{system}.p95_ms"] = percentile(values, 0.95)
+
+
+def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchReport,
+                    articles: int, progress: bool) -> None:
+    work = Path(tempfile.mkdtemp(prefix="suggester-bench-"))
+    try:
+        kb = work / "kb"
+        paths = make_synthetic_kb(settings.kb_dir, kb, articles)
+        synthetic = load_settings({"data_dir": work / "data", "kb_dir": kb,
+                                   "cache_dir": BENCH_CACHE}, environ={})
+        start = time.perf_counter()
+        full = Indexer(synthetic).sync(progress=progress)
+        full_seconds = time.perf_counter() - start
+        chunks = full.added
+        report.add("synthetic.full_index_s", full_seconds,
+                   f"[synthetic] full index of {articles} articles / {chunks} chunks: "
+                   f"{full_seconds:.1f} s ({full.embedded} embedded now, "
+                   f"{chunks - full.embedded} from the vector cache)")
+        if full.embedded:
+            rate = full.embedded / full_seconds
+            report.add("synthetic.embed_per_s", rate,
+                       f"[synthetic] embedding throughput {rate:.1f} chunks/s → a cold index "
+                       f"of {chunks} chunks takes ≈ {chunks / rate / 60:.1f} min")
+        edited = paths[len(paths) // 2]
+        text = edited.read_text(encoding="utf-8")
+        edited.write_text(text.replace("## 요약\n", f"## 요약\n편집 {time.time_ns()}.\n", 1),
+                          encoding="utf-8")
+        indexer = Indexer(synthetic)
+        start = time.perf_counter()
+        one = indexer.sync(only=[edited])
+        incremental = time.perf_counter() - start
+        report.add("synthetic.incremental_s", incremental,
+                   f"[synthetic] re-index after editing one article: {incremental * 1000:.0f} ms "
+                   f"({one.updated} chunks updated, {one.embedded} embedded; "
+                   f"{incremental / full_seconds:.4f}x the full index)")
+        bench_retrieval(Retriever(synthetic), queries, report, "synthetic")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 1000,
+              progress: bool = True) -> BenchReport:
+    report = BenchReport()
+    Indexer(settings).sync(progress=progress)
+    retriever = Retriever(settings)
+    bench_retrieval(retriever, queries, report, "shipped")
+    bench_synthetic(settings, queries, report, articles, progress)
+    report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
+                                               "MiB")
+    return report
