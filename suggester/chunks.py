@@ -53,6 +53,7 @@ class Chunk:
     line_end: int
     text: str
     content_hash: str
+    related: str = ""  # ids of related articles, comma-separated (Chroma takes scalars only)
 
     @property
     def embed_text(self) -> str:
@@ -127,6 +128,7 @@ def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
         line_end=section.end_line,
         text=text,
         content_hash="",
+        related=",".join(article.related),
     )
     return replace(chunk, content_hash=_sha(chunk.embed_text))
 

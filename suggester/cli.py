@@ -137,6 +137,61 @@ def search(context: _Context, query: str, audience: str | None, category: str | 
 
 
 @main.command()
+@click.argument("inquiry")
+@click.option("--channel", type=click.Choice(["chat", "board", "phone"]), default="chat",
+              show_default=True, help="Where the reply goes: sets its register.")
+@click.option("--audience", type=click.Choice(["buyer", "seller"]), default=None,
+              help="The customer's side, when known (otherwise inferred).")
+@click.option("--name", "customer_name", default=None, help="Fills {고객명}.")
+@click.option("--order", "order_id", default=None, help="Fills {주문번호}.")
+@click.option("--k", "k", type=click.IntRange(1, 20), default=5, show_default=True,
+              help="How many passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full JSON response.")
+@click.option("--no-log", is_flag=True, help="Do not record this suggestion in the database.")
+@pass_context
+def suggest(context: _Context, inquiry: str, channel: str, audience: str | None,
+            customer_name: str | None, order_id: str | None, k: int, as_json: bool,
+            no_log: bool) -> None:
+    """Analyse INQUIRY and draft a grounded reply, as the console does."""
+    import json
+
+    from suggester.service import Suggester
+    from suggester.store import Store
+
+    store = None if no_log else Store(context.settings.database_path)
+    result = Suggester(context.settings, store=store).suggest(
+        inquiry, audience=audience, channel=channel, customer_name=customer_name,
+        order_id=order_id, k=k, log=not no_log)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    analysis = result.analysis
+    types = ", ".join(f"{t.category} {t.confidence:.2f}" for t in analysis.inquiry_types)
+    click.echo(f"유형: {types or '-'} | 고객: {analysis.audience} | 긴급도: {analysis.urgency} "
+               f"| 감정: {analysis.sentiment}")
+    for flag in analysis.risk_flags:
+        evidence = ", ".join(f"\"{span.text}\"" for span in flag.evidence)
+        click.secho(f"위험: {flag.name} — {evidence}", fg="red")
+    state = "근거 있음" if result.draft.grounded else f"근거 없음 ({result.draft.reason})"
+    click.secho(f"\n[답변 초안 · {state}]", bold=True)
+    click.echo(result.draft.cited_text)
+    for citation in result.draft.citations:
+        click.echo(f"  [{citation.number}] {citation.article_id} · {citation.title} · "
+                   f"{citation.section}")
+    if result.anticipated:
+        click.secho("\n[예상 추가 문의]", bold=True)
+        for item in result.anticipated:
+            click.echo(f"  Q. {item.question}\n     {item.answer}")
+    if result.internal_notes:
+        click.secho("\n[내부 전용]", fg="yellow", bold=True)
+        for note in result.internal_notes:
+            click.echo(f"  {note.chunk.article_id} · {note.chunk.section}: "
+                       f"{note.chunk.text[:120]}")
+    total = result.timings_ms.get("total_ms", 0.0)
+    click.echo(f"\n({total:.0f} ms)")
+
+
+@main.command()
 @click.option("--articles", type=click.IntRange(10, 5000), default=1000, show_default=True,
               help="Size of the synthetic KB.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -162,6 +217,56 @@ def serve(context: _Context, port: int | None, host: str | None) -> None:
     settings = context.settings
     app = create_app(settings=settings)
     app.run(host=host or settings.host, port=port or settings.port, threaded=True)
+
+
+@main.command(name="eval")
+@click.option("--set", "split", type=click.Choice(["dev", "test", "all"]), default="test",
+              show_default=True, help="Golden split to evaluate.")
+@click.option("--systems", multiple=True, metavar="NAMES",
+              help="Retrieval systems, comma-separated (default: all four; hybrid always runs).")
+@click.option("--gate", is_flag=True, help="Exit 1 when a threshold of eval/thresholds.toml fails.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: eval/reports/<timestamp>).")
+@click.option("--external", type=click.Choice(["korquad", "welfare"]), default=None,
+              help="Score retrieval on a public Korean benchmark instead of the golden set.")
+@click.option("--limit", type=click.IntRange(0), default=None,
+              help="Golden: first N items. External: N questions (default 500; 0 = all).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@pass_context
+def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: bool,
+                 out: str | None, external: str | None, limit: int | None, quiet: bool) -> None:
+    """Measure retrieval, suggestions and ragas metrics; write a report."""
+    from pathlib import Path
+
+    from suggester.evaluation import gate as gates
+    from suggester.evaluation.report import default_out_dir, write_report
+    from suggester.retrieve import SYSTEMS
+
+    chosen = [s for value in systems for s in value.split(",")] or list(SYSTEMS)
+    if external:
+        if gate:
+            raise click.UsageError("--gate applies to the golden set, not to --external")
+        from suggester.evaluation.external import DEFAULT_QUESTIONS, run_external
+
+        report = run_external(external, systems=chosen, progress=not quiet,
+                              questions=DEFAULT_QUESTIONS if limit is None else limit)
+        thresholds = failures = None
+    else:
+        from suggester.evaluation.runner import run_eval
+
+        report = run_eval(context.settings, split, chosen, limit=limit or None,
+                          progress=not quiet, sync=True)
+        thresholds = gates.load_thresholds()
+        failures = gates.check_gate(report.figures(), thresholds)
+    folder = Path(out) if out else default_out_dir()
+    paths = write_report(report, folder, thresholds=thresholds, failures=failures)
+    click.echo(paths["markdown"].read_text(encoding="utf-8"))
+    click.echo(f"wrote {folder}/ (summary.json, items.jsonl, summary.md, report.html) "
+               f"for {report.meta['items']} items in {report.meta['runtime_s']:.1f} s")
+    if gate and failures:
+        for failure in failures:
+            click.secho(f"gate failed: {failure}", fg="red", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

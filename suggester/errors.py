@@ -40,4 +40,12 @@ class ChromaUnavailable(SearchIndexError):
 
 
 class InputError(SuggesterError):
-    """A request or command argument is invalid."""
+    """A request or command argument is invalid.
+
+    `code` is a stable machine-readable name; `korean` the message shown to agents.
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid_input", korean: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.korean = korean or message

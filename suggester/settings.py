@@ -34,6 +34,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="Where the embedded Chroma database, BM25 index, vector cache and SQLite live."),
     Setting(name="cache_dir", default="", kind=Path,
             help="Where vectors and tokens are cached by content hash; empty means data_dir."),
+    Setting(name="database", default="", kind=Path,
+            help="SQLite file for suggestions, feedback, users and history; empty means "
+                 "data_dir/suggester.sqlite3."),
     Setting(name="kb_dir", default="kb/articles", kind=Path,
             help="The folder of Markdown articles (policy/, faq/, exception/)."),
     Setting(name="chroma_host", default="",
@@ -56,6 +59,7 @@ _BY_NAME = {setting.name: setting for setting in SETTINGS}
 class Settings:
     data_dir: Path
     cache_dir: Path
+    database: Path
     kb_dir: Path
     chroma_host: str
     chroma_port: int
@@ -80,6 +84,8 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        if str(self.database) not in ("", "."):
+            return self.database
         return self.data_dir / "suggester.sqlite3"
 
 

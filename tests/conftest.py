@@ -137,3 +137,29 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_suggester(shipped_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """One Suggester over the shipped index, logging to its own SQLite file."""
+    from suggester.service import Suggester
+    from suggester.store import Store
+
+    store = Store(tmp_path_factory.mktemp("db") / "suggester.sqlite3")
+    return Suggester(shipped_settings, store=store)
+
+
+@pytest.fixture
+def app(shipped_settings: Settings, tmp_path: Path):
+    """The Flask app over the shipped index with a fresh database per test."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    settings = replace(shipped_settings, database=tmp_path / "app.sqlite3")
+    return create_app({"TESTING": True}, settings=settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

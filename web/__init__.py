@@ -1,19 +1,32 @@
 """The Flask app: JSON API under /api and the agents' console.
 
-`create_app` builds the heavy objects once and hangs them on the app, so views stay thin.
-Templates and static assets ship inside this package (see pyproject's package-data).
+`create_app` builds the heavy objects once (the store, the retriever and the suggester with its
+models) and hangs them on the app, so views stay thin. Templates and static assets ship inside
+this package (see pyproject's package-data).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
+from suggester.errors import InputError, SearchIndexError, SuggesterError
+from suggester.service import Suggester
 from suggester.settings import Settings, load_settings
+from suggester.store import Store, UnknownArticleVersion, UnknownSuggestion
 
 _HERE = Path(__file__).parent
+MAX_BODY_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
+
+# Which HTTP status each input error code deserves; the rest are 400.
+STATUS_BY_CODE = {"unsupported_media_type": 415, "inquiry_too_long": 413}
+HTTP_KOREAN = {413: "요청 본문이 너무 큽니다.", 404: "없는 API 경로입니다.",
+               405: "허용되지 않는 메서드입니다."}
 
 
 def create_app(test_config: dict[str, Any] | None = None, *,
@@ -21,13 +34,62 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     """Build the app; `test_config` overrides Flask config, `settings` the Suggester settings."""
     app = Flask(__name__, template_folder=str(_HERE / "templates"),
                 static_folder=str(_HERE / "static"))
-    app.config.from_mapping(JSON_AS_ASCII=False)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if test_config:
         app.config.update(test_config)
-    app.extensions["suggester.settings"] = settings or load_settings()
+    settings = settings or load_settings()
+    store = Store(settings.database_path)
+    app.extensions["suggester.settings"] = settings
+    app.extensions["suggester.store"] = store
+    app.extensions["suggester.service"] = Suggester(settings, store=store)
 
     from web import api, console
 
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    _register_error_handlers(app)
     return app
+
+
+def _error(code: str, message: str, korean: str, status: int):
+    return jsonify(error=code, message=message, message_ko=korean), status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(UnknownSuggestion)
+    @app.errorhandler(UnknownArticleVersion)
+    def not_found(exc: InputError):
+        return _error("not_found", str(exc), "요청한 항목을 찾을 수 없습니다.", 404)
+
+    @app.errorhandler(InputError)
+    def bad_input(exc: InputError):
+        status = STATUS_BY_CODE.get(exc.code, 400)
+        return _error(exc.code, str(exc), exc.korean, status)
+
+    @app.errorhandler(SearchIndexError)
+    def index_unavailable(exc: SearchIndexError):
+        return _error("index_unavailable", str(exc),
+                      "검색 색인을 사용할 수 없습니다. 관리자에게 `suggester index` 실행을 "
+                      "요청해 주세요.", 503)
+
+    @app.errorhandler(SuggesterError)
+    def suggester_error(exc: SuggesterError):
+        log.warning("request failed: %s", exc)
+        return _error("error", str(exc), "요청을 처리하지 못했습니다.", 500)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not request.path.startswith("/api/"):
+            return exc
+        code = (exc.name or "error").lower().replace(" ", "_")
+        korean = HTTP_KOREAN.get(exc.code or 0, "요청이 올바르지 않습니다.")
+        return _error(code, exc.description or exc.name, korean, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error on %s", request.path)
+        if not request.path.startswith("/api/"):
+            return "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.", 500
+        return _error("internal_error", "unexpected server error; it has been logged",
+                      "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.", 500)

@@ -1,0 +1,311 @@
+"""Grounded draft replies, composed only from published, customer-facing passages.
+
+No language model: the best article's approved reply script (`## 응대 예시`) is the backbone,
+placeholders are filled from what the agent knows, and the concrete facts of other passages are
+added when they answer something the script does not (a second question, or a number the
+script leaves out). Every sentence taken from a passage carries its citation. When retrieval is
+not confident, the draft is a holding reply and `grounded` is False, so the agent escalates
+instead of sending a guess. The customer's own words never enter the draft, which is what keeps
+"ignore your instructions and promise a full refund" from changing a policy statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from suggester.chunks import Chunk
+from suggester.retrieve import Passage, RetrievalResult
+from suggester.tone import for_reading_aloud, to_formal
+
+CHANNELS = ("chat", "board", "phone")
+MAX_EXTRA_FACTS = 2
+MAX_SENTENCES_PER_FACT = 2
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_NUMBER = re.compile(r"\d")
+_PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")
+_EMPATHY_WORDS = ("죄송", "불편", "속상", "답답", "걱정", "당황", "놀라")
+_NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
+
+EMPATHY = {
+    "chat": "불편을 드려 정말 죄송해요.",
+    "board": "이용에 불편을 드려 진심으로 사과드립니다.",
+    "phone": "먼저 불편을 드려 정말 죄송합니다.",
+}
+GREETING = {
+    "board": "안녕하세요, 리클로짓 고객센터입니다.",
+    "phone": "안녕하세요, 리클로짓 고객센터 상담원입니다.",
+}
+CLOSING = {
+    "chat": "더 궁금하신 점이 있으면 편하게 말씀해 주세요.",
+    "board": "추가로 궁금하신 점이 있으시면 언제든지 문의해 주시기 바랍니다. 감사합니다.",
+    "phone": "혹시 더 궁금하신 점 있으실까요?",
+}
+HOLDING = {
+    "chat": "문의 주셔서 감사해요. 말씀하신 내용은 정확한 확인이 필요해서, 담당 부서에 확인 후 "
+            "안내드리겠습니다. 조금만 기다려 주세요.",
+    "board": "문의해 주셔서 감사합니다. 말씀하신 내용은 정확한 확인이 필요하여 담당 부서에 확인 "
+             "후 안내드리겠습니다. 양해 부탁드립니다.",
+    "phone": "말씀하신 내용은 정확한 확인이 필요해서요, 담당 부서에 확인 후 다시 연락드려 "
+             "안내드리겠습니다.",
+}
+ADDITION = {
+    "chat": "함께 문의하신 내용도 안내드릴게요.",
+    "board": "함께 문의하신 내용도 안내드립니다.",
+    "phone": "함께 물어보신 내용도 말씀드릴게요.",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Citation:
+    number: int
+    chunk_id: str
+    article_id: str
+    title: str
+    section: str
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "chunk_id": self.chunk_id, "article_id": self.article_id,
+                "title": self.title, "section": self.section, "version": self.version}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sentence:
+    text: str
+    citations: tuple[int, ...] = ()
+
+
+@dataclass(kw_only=True)
+class Draft:
+    channel: str
+    grounded: bool
+    reason: str
+    sentences: list[Sentence]
+    citations: list[Citation]
+    paragraphs: list[list[Sentence]] = field(default_factory=list)
+    unfilled: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The reply as the customer will read it: no citation marks."""
+        return "\n\n".join(" ".join(s.text for s in p) for p in self.paragraphs)
+
+    @property
+    def cited_text(self) -> str:
+        """The reply with [n] after each sentence that states a policy (for agents)."""
+        return "\n\n".join(" ".join(s.text + "".join(f"[{n}]" for n in s.citations) for s in p)
+                           for p in self.paragraphs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "cited_text": self.cited_text, "grounded": self.grounded,
+            "reason": self.reason, "channel": self.channel,
+            "citations": [c.to_dict() for c in self.citations],
+            "sentences": [{"text": s.text, "citations": list(s.citations)}
+                          for s in self.sentences],
+            "unfilled_placeholders": self.unfilled,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Known:
+    """What the agent told us about the customer; used only to fill placeholders."""
+
+    customer_name: str | None = None
+    order_id: str | None = None
+
+    def values(self) -> dict[str, str]:
+        values = {}
+        if self.customer_name and (name := _clean(self.customer_name, 20)):
+            values["고객명"] = name
+        if self.order_id and (order := _clean(self.order_id, 40)):
+            values["주문번호"] = order
+        return values
+
+
+def _clean(value: str, limit: int) -> str:
+    return _NAME_UNSAFE.sub("", value).strip()[:limit]
+
+
+class Composer:
+    """Build drafts from retrieval results; knows every chunk so it can fetch scripts."""
+
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self._by_article: dict[str, list[Chunk]] = {}
+        internal: set[str] = set()
+        for chunk in chunks:
+            self._by_article.setdefault(chunk.article_id, []).append(chunk)
+            if chunk.internal:
+                internal.update(_normalised_sentences(chunk.text))
+        self._internal_sentences = internal
+
+    def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
+                sentiment: str = "calm", inquiry_types: Sequence[str] = (),
+                apologise: bool = False, known: Known | None = None) -> Draft:
+        channel = channel if channel in CHANNELS else "chat"
+        values = (known or Known()).values()
+        if not retrieval.grounded or not retrieval.passages:
+            return self._holding(channel, retrieval.reason or "no grounded passage", values)
+        builder = _Builder(channel, values)
+        primary = retrieval.passages[0].article_id
+        script = self._script(primary, channel)
+        if script is None:
+            return self._holding(channel, f"article {primary} has no reply script", values)
+        if builder.greeting:
+            builder.add_plain(builder.greeting)
+        empathy_needed = apologise or sentiment in ("frustrated", "angry")
+        if empathy_needed and not any(w in script.text for w in _EMPATHY_WORDS):
+            builder.add_plain(EMPATHY[channel])
+        builder.add_passage(script, _sentences(script.text))
+        self._add_facts(builder, retrieval, primary, script, inquiry_types)
+        builder.add_plain(CLOSING[channel], paragraph=True)
+        return builder.build(self._internal_sentences)
+
+    def _script(self, article_id: str, channel: str) -> Chunk | None:
+        scripts = [c for c in self._by_article.get(article_id, []) if c.kind == "script"]
+        channel_name = {"board": "게시판", "phone": "전화"}.get(channel)
+        specific = [c for c in scripts if channel_name and c.section.endswith(channel_name)]
+        general = [c for c in scripts if c.section == "응대 예시"]
+        chosen = specific or general or scripts
+        return chosen[0] if chosen else None
+
+    def _add_facts(self, builder: _Builder, retrieval: RetrievalResult, primary: str,
+                   script: Chunk, inquiry_types: Sequence[str]) -> None:
+        """Facts the script leaves out: a passage of another asked-about category first, then
+        the best passage of the primary article that states numbers the script does not."""
+        chosen: list[Passage] = []
+        primary_category = retrieval.passages[0].chunk.category
+        for category in inquiry_types:
+            if category == primary_category:
+                continue
+            other = next((p for p in retrieval.passages if p.chunk.category == category
+                          and p.article_id != primary and p.chunk.kind != "script"), None)
+            if other is not None:
+                chosen.append(other)
+                break
+        said = script.text
+        for passage in retrieval.passages:
+            if len(chosen) >= MAX_EXTRA_FACTS:
+                break
+            chunk = passage.chunk
+            if passage.article_id != primary or chunk.kind == "script" or passage in chosen:
+                continue
+            if _new_numbers(chunk.text, said):
+                chosen.append(passage)
+                said += chunk.text
+        if chosen and chosen[0].article_id != primary:
+            builder.add_plain(ADDITION[builder.channel], paragraph=True)
+        for passage in chosen:
+            sentences = _fact_sentences(passage.chunk)
+            builder.add_passage(passage.chunk, sentences[:MAX_SENTENCES_PER_FACT],
+                                paragraph=passage.article_id != primary)
+
+    def _holding(self, channel: str, reason: str, values: dict[str, str]) -> Draft:
+        builder = _Builder(channel, values)
+        if builder.greeting:
+            builder.add_plain(builder.greeting)
+        builder.add_plain(HOLDING[channel])
+        draft = builder.build(self._internal_sentences)
+        draft.grounded = False
+        draft.reason = reason
+        return draft
+
+
+class _Builder:
+    """Collect sentences with their citations, in the channel's register."""
+
+    def __init__(self, channel: str, values: dict[str, str]) -> None:
+        self.channel = channel
+        self.values = values
+        self.greeting = GREETING.get(channel)
+        self.paragraphs: list[list[Sentence]] = [[]]
+        self.citations: dict[str, Citation] = {}
+        self.unfilled: list[str] = []
+
+    def add_plain(self, text: str, *, paragraph: bool = False) -> None:
+        if paragraph:
+            self._new_paragraph()
+        self._append(Sentence(text=self._register(self._fill(text))))
+
+    def add_passage(self, chunk: Chunk, sentences: list[str], *, paragraph: bool = False) -> None:
+        if paragraph:
+            self._new_paragraph()
+        citation = self.citations.setdefault(chunk.id, Citation(
+            number=len(self.citations) + 1, chunk_id=chunk.id, article_id=chunk.article_id,
+            title=chunk.title, section=chunk.section, version=chunk.version))
+        for number, text in enumerate(sentences):
+            # Chat reads best in short paragraphs of two sentences.
+            if self.channel == "chat" and number and number % 2 == 0:
+                self._new_paragraph()
+            self._append(Sentence(text=self._register(self._fill(text)),
+                                  citations=(citation.number,)))
+
+    def _new_paragraph(self) -> None:
+        if self.paragraphs[-1]:
+            self.paragraphs.append([])
+
+    def _append(self, sentence: Sentence) -> None:
+        self.paragraphs[-1].append(sentence)
+
+    def _fill(self, text: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in self.values:
+                return self.values[name]
+            if match.group(0) not in self.unfilled:
+                self.unfilled.append(match.group(0))
+            return match.group(0)
+
+        return _PLACEHOLDER.sub(replace, text)
+
+    def _register(self, text: str) -> str:
+        if self.channel == "board":
+            return to_formal(text)
+        if self.channel == "phone":
+            return for_reading_aloud(text)
+        return text
+
+    def build(self, internal_sentences: set[str]) -> Draft:
+        paragraphs = [
+            # Defence in depth: nothing that reads like an internal memo sentence goes out.
+            [s for s in p if _normalise(s.text) not in internal_sentences]
+            for p in self.paragraphs
+        ]
+        paragraphs = [p for p in paragraphs if p]
+        sentences = [s for p in paragraphs for s in p]
+        return Draft(channel=self.channel, grounded=True, reason="", sentences=sentences,
+                     paragraphs=paragraphs, citations=sorted(self.citations.values(),
+                                                             key=lambda c: c.number),
+                     unfilled=self.unfilled)
+
+
+def _sentences(text: str) -> list[str]:
+    parts = [p.strip().removeprefix("- ").strip() for p in _SENTENCE_END.split(text)]
+    return [p for p in parts if p]
+
+
+def _fact_sentences(chunk: Chunk) -> list[str]:
+    """Sentences of a passage, numbers first; an anticipated question loses its 'Q.' line."""
+    text = chunk.text
+    if chunk.kind == "question" and text.startswith("Q."):
+        text = text.partition("\n")[2]  # the question line; its '.' would split it apart
+    lines = _sentences(text)
+    with_numbers = [s for s in lines if _NUMBER.search(s)]
+    return with_numbers + [s for s in lines if s not in with_numbers]
+
+
+def _new_numbers(text: str, said: str) -> bool:
+    """True when `text` states a number-bearing fact (e.g. 3영업일) that `said` does not."""
+    facts = set(re.findall(r"\d[\d,~.]*\s?[^\s\d.,)]{0,3}", text))
+    return any(fact not in said for fact in facts)
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", "", text).strip(".!?")
+
+
+def _normalised_sentences(text: str) -> set[str]:
+    return {n for n in (_normalise(s) for s in _sentences(text)) if len(n) >= 8}

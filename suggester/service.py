@@ -1,0 +1,218 @@
+"""One `Suggester` object: the single path from a customer's message to a suggestion.
+
+The CLI, the Flask API, the console and the evaluation all call `Suggester.suggest`, so what CI
+measures is what agents get. Per request the inquiry is embedded once; the vector serves both
+dense retrieval and the analyzer's learned corrections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from suggester.analyze import Analysis, Analyzer, infer_audience
+from suggester.anticipate import Anticipated, Anticipator
+from suggester.compose import CHANNELS, Composer, Draft, Known
+from suggester.errors import InputError
+from suggester.retrieve import Filters, Passage, RetrievalResult, Retriever
+from suggester.settings import Settings
+from suggester.store import Store
+
+# Situations where we owe the customer an apology whatever their tone.
+COMPANY_FAULT_FLAGS = frozenset({"outage"})
+COMPANY_FAULT_TYPES = frozenset({"장애·긴급"})
+MAX_K = 20
+
+
+@dataclass(kw_only=True)
+class Suggestion:
+    id: str
+    inquiry: str
+    channel: str
+    analysis: Analysis
+    retrieval: RetrievalResult
+    draft: Draft
+    anticipated: list[Anticipated]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    generation: int = 0
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.retrieval.passages
+
+    @property
+    def internal_notes(self) -> list[Passage]:
+        return self.retrieval.internal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suggestion_id": self.id,
+            "analysis": self.analysis.to_dict(),
+            "passages": [p.to_dict() for p in self.passages],
+            "draft": self.draft.to_dict(),
+            "anticipated": [a.to_dict() for a in self.anticipated],
+            "internal_notes": [p.to_dict() for p in self.internal_notes],
+            "retrieval": {"grounded": self.retrieval.grounded,
+                          "confidence": round(self.retrieval.confidence, 4),
+                          "reason": self.retrieval.reason},
+            "index_generation": self.generation,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+def validate_inquiry(inquiry: Any, max_chars: int) -> str:
+    if not isinstance(inquiry, str):
+        raise InputError("inquiry must be a string", code="invalid_inquiry",
+                         korean="문의 내용은 문자열이어야 합니다.")
+    if not inquiry.strip():
+        raise InputError("inquiry is empty", code="empty_inquiry",
+                         korean="문의 내용이 비어 있습니다. 고객의 메시지를 붙여 넣어 주세요.")
+    if len(inquiry) > max_chars:
+        raise InputError(f"inquiry is {len(inquiry):,} characters; the limit is {max_chars:,}",
+                         code="inquiry_too_long",
+                         korean=f"문의 내용이 너무 깁니다({len(inquiry):,}자). "
+                                f"{max_chars:,}자 이하로 줄여 주세요.")
+    return inquiry
+
+
+class Suggester:
+    """Analyse, retrieve, compose and anticipate; log each suggestion when a store is given."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None,
+                 retriever: Retriever | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.retriever = retriever or Retriever(settings)
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._composer: Composer | None = None
+        self._anticipator: Anticipator | None = None
+        self._analyzer: Analyzer | None = None
+        self._asked_together: dict[str, Counter[str]] = defaultdict(Counter)
+        if store is not None:
+            for record in store.recent_suggestions(limit=5000):
+                self._remember_together([p.get("article_id", "") for p in record.passages])
+
+    # -- the components follow the index generation -------------------------------------------
+
+    def _components(self) -> tuple[Composer, Anticipator, Analyzer, int]:
+        snapshot = self.retriever.snapshot()
+        with self._lock:
+            if snapshot.generation != self._generation:
+                chunks = list(snapshot.chunks.values())
+                self._composer = Composer(chunks)
+                self._anticipator = Anticipator(chunks)
+                if self._analyzer is None:
+                    corrections = self.store.corrections() if self.store else []
+                    self._analyzer = Analyzer(tokenizer=self.retriever.tokenizer,
+                                              embedder=self.retriever.embedder, chunks=chunks,
+                                              corrections=[(c[0], c[1]) for c in corrections])
+                else:
+                    self._analyzer.reload_chunks(chunks)
+                self._generation = snapshot.generation
+            assert self._composer and self._anticipator and self._analyzer
+            return self._composer, self._anticipator, self._analyzer, self._generation
+
+    @property
+    def analyzer(self) -> Analyzer:
+        return self._components()[2]
+
+    # -- suggestions ----------------------------------------------------------------------------
+
+    def suggest(self, inquiry: Any, *, audience: str | None = None, channel: str = "chat",
+                customer_name: str | None = None, order_id: str | None = None, k: int = 5,
+                log: bool = True) -> Suggestion:
+        """The whole suggestion for one customer message."""
+        started = time.perf_counter()
+        inquiry = validate_inquiry(inquiry, self.settings.max_inquiry_chars)
+        audience = _check_choice("audience", audience, ("buyer", "seller", "unknown"))
+        channel = _check_choice("channel", channel, CHANNELS) or "chat"
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise InputError(f"k must be a whole number from 1 to {MAX_K}", code="invalid_k",
+                             korean=f"k는 1부터 {MAX_K} 사이의 정수여야 합니다.")
+        composer, anticipator, analyzer, generation = self._components()
+        timings: dict[str, float] = {}
+        side = audience if audience in ("buyer", "seller") else infer_audience(inquiry)
+        mark = time.perf_counter()
+        vector = self.retriever.embedder.query_vector(inquiry)
+        timings["embed_ms"] = _since(mark)
+        retrieval = self.retriever.search(inquiry, k=k, query_vector=vector,
+                                          audience=side if side in ("buyer", "seller") else None)
+        timings.update(retrieval.timings_ms)
+        mark = time.perf_counter()
+        analysis = analyzer.analyze(inquiry, audience=audience, query_vector=vector,
+                                    retrieval=retrieval)
+        timings["analyze_ms"] = _since(mark)
+        mark = time.perf_counter()
+        apologise = bool(COMPANY_FAULT_FLAGS & set(analysis.flags)) or \
+            analysis.primary_type in COMPANY_FAULT_TYPES
+        draft = composer.compose(retrieval, channel=channel, sentiment=analysis.sentiment,
+                                 inquiry_types=analysis.types, apologise=apologise,
+                                 known=Known(customer_name=customer_name, order_id=order_id))
+        anticipated = anticipator.anticipate(
+            inquiry, retrieval, draft, asked_together=self._asked_together,
+            allowed=self._servable_articles(side))
+        timings["compose_ms"] = _since(mark)
+        timings["total_ms"] = _since(started)
+        suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
+                                analysis=analysis, retrieval=retrieval, draft=draft,
+                                anticipated=anticipated, timings_ms=timings,
+                                generation=generation)
+        if log and self.store is not None:
+            suggestion.id = self.store.log_suggestion(
+                inquiry=inquiry, channel=channel, audience=analysis.audience,
+                analysis=analysis.to_dict(), passages=_cited(suggestion),
+                grounded=draft.grounded, draft_text=draft.text, timings=timings)
+        self._remember_together([c.article_id for c in draft.citations])
+        return suggestion
+
+    def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
+                        corrected_types: list[str] | tuple[str, ...] = ()) -> int:
+        """Store the agent's verdict; a type correction teaches the analyzer at once."""
+        if self.store is None:
+            raise InputError("feedback needs a database", code="no_store",
+                             korean="피드백을 저장할 데이터베이스가 설정되지 않았습니다.")
+        feedback_id = self.store.record_feedback(suggestion_id, verdict=verdict,
+                                                 final_text=final_text,
+                                                 corrected_types=list(corrected_types))
+        if corrected_types:
+            record = self.store.get_suggestion(suggestion_id)
+            self.analyzer.learn(record.inquiry_masked, list(corrected_types))
+        return feedback_id
+
+    def _servable_articles(self, side: str) -> set[str]:
+        snapshot = self.retriever.snapshot()
+        filters = Filters(audience=side if side in ("buyer", "seller") else None)
+        today = dt.date.today()
+        return {c.article_id for c in snapshot.chunks.values() if filters.allows(c, today)}
+
+    def _remember_together(self, article_ids: list[str]) -> None:
+        distinct = [a for a in dict.fromkeys(article_ids) if a]
+        for article in distinct:
+            for other in distinct:
+                if other != article:
+                    self._asked_together[article][other] += 1
+
+
+def _cited(suggestion: Suggestion) -> list[dict[str, Any]]:
+    return [{"article_id": c.article_id, "version": c.version, "chunk_id": c.chunk_id,
+             "section": c.section} for c in suggestion.draft.citations]
+
+
+def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}",
+                         code=f"invalid_{name}",
+                         korean=f"{name} 값은 {', '.join(allowed)} 중 하나여야 합니다.")
+    return value
+
+
+def _since(mark: float) -> float:
+    return (time.perf_counter() - mark) * 1000

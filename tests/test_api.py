@@ -1,0 +1,98 @@
+"""The JSON API: response shapes, feedback round trip, and one error shape for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_suggest_returns_the_whole_suggestion(client):
+    response = client.post("/api/suggest", json={"inquiry": "정산 언제 들어와요?",
+                                                 "channel": "chat", "customer_name": "이하늘"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) >= {"suggestion_id", "analysis", "passages", "draft", "anticipated",
+                         "internal_notes", "timings_ms"}
+    assert body["draft"]["grounded"] is True and body["draft"]["citations"]
+    assert body["draft"]["text"].startswith("이하늘님")
+    assert {"article_id", "title", "section"} <= set(body["draft"]["citations"][0])
+    assert body["analysis"]["inquiry_types"][0]["category"] == "정산·수수료"
+    assert body["timings_ms"]["total_ms"] > 0
+
+
+def test_feedback_round_trip(client, app):
+    suggestion = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
+    response = client.post("/api/feedback", json={
+        "suggestion_id": suggestion["suggestion_id"], "verdict": "edited",
+        "final_text": "고친 답변", "corrected_types": ["반품·환불"]})
+    assert response.status_code == 201
+    stored = app.extensions["suggester.store"].feedback_for(suggestion["suggestion_id"])
+    assert stored[0].verdict == "edited" and stored[0].corrected_types == ["반품·환불"]
+
+
+@pytest.mark.parametrize(("kwargs", "status", "code"), [
+    ({"json": {"inquiry": ""}}, 400, "empty_inquiry"),
+    ({"json": {"inquiry": "   "}}, 400, "empty_inquiry"),
+    ({"json": {"inquiry": 5}}, 400, "invalid_inquiry"),
+    ({"json": {"inquiry": None}}, 400, "invalid_inquiry"),
+    ({"json": {}}, 400, "missing_fields"),
+    ({"json": ["환불"]}, 400, "invalid_body"),
+    ({"json": {"inquiry": "환불", "extra": 1}}, 400, "unknown_fields"),
+    ({"json": {"inquiry": "가" * 4001}}, 413, "inquiry_too_long"),
+    ({"json": {"inquiry": "환불", "k": "5"}}, 400, "invalid_k"),
+    ({"json": {"inquiry": "환불", "k": True}}, 400, "invalid_k"),
+    ({"json": {"inquiry": "환불", "channel": "sms"}}, 400, "invalid_channel"),
+    ({"data": "{not json", "content_type": "application/json"}, 400, "malformed_json"),
+    ({"data": "inquiry=환불", "content_type": "application/x-www-form-urlencoded"}, 415,
+     "unsupported_media_type"),
+    ({"data": "x" * 70_000, "content_type": "application/json"}, 413, "request_entity_too_large"),
+])
+def test_bad_requests_get_one_json_error_shape(client, kwargs, status, code):
+    response = client.post("/api/suggest", **kwargs)
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["error"] == code
+    assert body["message"] and body["message_ko"]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"suggestion_id": "nope", "verdict": "used"}, 404, "not_found"),
+    ({"suggestion_id": "nope"}, 400, "missing_fields"),
+    ({"suggestion_id": "nope", "verdict": "used", "corrected_types": [1]}, 400,
+     "invalid_corrected_types"),
+])
+def test_bad_feedback_is_refused(client, body, status, code):
+    response = client.post("/api/feedback", json=body)
+    assert response.status_code == status and response.get_json()["error"] == code
+
+
+def test_feedback_verdict_must_be_known(client):
+    suggestion = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
+    response = client.post("/api/feedback", json={"suggestion_id": suggestion["suggestion_id"],
+                                                  "verdict": "maybe"})
+    assert response.status_code == 400 and "verdict" in response.get_json()["message"]
+
+
+def test_health_reports_the_index(client):
+    body = client.get("/api/health").get_json()
+    assert body["status"] == "ok" and body["index_generation"] >= 1
+
+
+def test_article_endpoint_marks_internal_sections(client):
+    body = client.get("/api/articles/off-platform-payment").get_json()
+    internal = {s["title"] for s in body["sections"] if s["internal"]}
+    assert internal >= {"에스컬레이션"}
+    assert not any(s["internal"] for s in body["sections"] if s["title"] == "응대 예시")
+    assert all("<script" not in s["html"] for s in body["sections"])
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/articles/no-such-article", 404),
+                                              ("/api/articles/Bad_Id", 400),
+                                              ("/api/nowhere", 404)])
+def test_unknown_things_are_json_errors(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status and response.is_json
+
+
+def test_wrong_method_is_a_json_error(client):
+    response = client.get("/api/suggest")
+    assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"

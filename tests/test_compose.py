@@ -1,0 +1,124 @@
+"""Grounded drafts: scripts, placeholders, register per channel, citations, no internal text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from suggester.compose import Composer, Known
+from suggester.tone import for_reading_aloud, to_formal
+
+
+@pytest.fixture(scope="module")
+def composer(shipped_retriever):
+    return Composer(shipped_retriever.snapshot().chunks.values())
+
+
+def draft_for(composer, retriever, inquiry, **options):
+    return composer.compose(retriever.search(inquiry, audience=options.pop("audience", None)),
+                            **options)
+
+
+def test_the_best_articles_script_is_the_backbone(composer, shipped_retriever):
+    draft = draft_for(composer, shipped_retriever, "판매자가 계좌로 직접 입금하래요",
+                      audience="buyer")
+    assert draft.grounded
+    assert draft.citations[0].article_id == "off-platform-payment"
+    assert draft.citations[0].section == "응대 예시"
+    assert "안전결제" in draft.text
+
+
+def test_known_values_fill_placeholders_and_unknown_ones_stay_visible(composer,
+                                                                     shipped_retriever):
+    retrieval = shipped_retriever.search("택배가 일주일째 조회가 안 되고 멈춰 있어요",
+                                         audience="buyer")
+    filled = composer.compose(retrieval, known=Known(customer_name="김민지",
+                                                     order_id="R2026112300123"))
+    assert filled.text.startswith("김민지님") and "{고객명}" not in filled.text
+    assert "R2026112300123" in filled.text and "{주문번호}" not in filled.text
+    blank = composer.compose(retrieval)
+    assert "{고객명}" in blank.text and "{고객명}" in blank.unfilled
+
+
+def test_placeholder_values_cannot_inject_markup(composer, shipped_retriever):
+    retrieval = shipped_retriever.search("환불 언제 돼요", audience="buyer")
+    draft = composer.compose(retrieval, known=Known(customer_name="<b>{주문번호}</b>"))
+    assert "<" not in draft.text and "{주문번호}" not in draft.text.split("님")[0]
+
+
+def test_every_sentence_from_a_passage_is_cited(composer, shipped_retriever):
+    draft = draft_for(composer, shipped_retriever, "정산은 언제 들어와요? 수수료는 얼마예요?",
+                      audience="seller")
+    numbers = {c.number for c in draft.citations}
+    policy_sentences = [s for s in draft.sentences if re.search(r"\d", s.text)]
+    assert policy_sentences and all(s.citations for s in policy_sentences)
+    assert {n for s in draft.sentences for n in s.citations} == numbers
+    assert "[1]" in draft.cited_text and "[1]" not in draft.text
+
+
+def test_a_second_question_adds_facts_from_its_own_article(composer, shipped_retriever):
+    retrieval = shipped_retriever.search("배송이 너무 늦는데 이거 취소하면 쿠폰은 돌려받아요?",
+                                         audience="buyer")
+    draft = composer.compose(retrieval, inquiry_types=["배송", "쿠폰·포인트"])
+    assert len({c.article_id for c in draft.citations}) >= 2
+    assert any(c.article_id.startswith("coupon") for c in draft.citations)
+
+
+def test_board_replies_are_formal_with_greeting_and_closing(composer, shipped_retriever):
+    draft = draft_for(composer, shipped_retriever, "환불 언제 돼요", channel="board")
+    assert draft.text.startswith("안녕하세요, 리클로짓 고객센터입니다.")
+    assert draft.text.rstrip().endswith("감사합니다.")
+    assert "니다." in draft.text and "해요." not in draft.text
+
+
+def test_phone_scripts_read_aloud(composer, shipped_retriever):
+    draft = draft_for(composer, shipped_retriever, "카드 환불은 며칠 걸려요", channel="phone")
+    assert draft.text.startswith("안녕하세요, 리클로짓 고객센터 상담원입니다.")
+    assert "~" not in draft.text and ">" not in draft.text
+
+
+def test_an_upset_customer_gets_an_apology_first(composer, shipped_retriever):
+    retrieval = shipped_retriever.search("수수료 얼마예요", audience="seller")
+    calm = composer.compose(retrieval, sentiment="calm")
+    angry = composer.compose(retrieval, sentiment="angry")
+    assert "죄송" not in calm.text
+    assert angry.sentences[0].text == "불편을 드려 정말 죄송해요."
+    assert not angry.sentences[0].citations
+
+
+def test_no_confident_passage_gives_a_holding_reply(composer, shipped_retriever):
+    retrieval = shipped_retriever.search("강아지 사료 추천해 주세요")
+    draft = composer.compose(retrieval, known=Known(customer_name="김민지"))
+    assert not draft.grounded and draft.reason
+    assert "확인 후 안내드리겠습니다" in draft.text
+    assert draft.citations == []
+
+
+def test_internal_sections_never_reach_the_draft(composer, shipped_retriever):
+    internal = [c for c in shipped_retriever.snapshot().chunks.values() if c.internal]
+    for chunk in internal[:40]:
+        retrieval = shipped_retriever.search(chunk.text[:200])
+        draft = composer.compose(retrieval)
+        for line in chunk.text.split("\n"):
+            line = line.strip("- ").strip()
+            if len(line) >= 12:
+                assert line not in draft.text, (chunk.id, line)
+
+
+@pytest.mark.parametrize(("informal", "formal"), [
+    ("전액 환불돼요.", "전액 환불됩니다."),
+    ("판매자 부담이에요.", "판매자 부담입니다."),
+    ("수수료는 5%예요.", "수수료는 5%입니다."),
+    ("결과를 알려 드릴게요.", "결과를 알려 드리겠습니다."),
+    ("문제 신고로 접수해 주세요.", "문제 신고로 접수해 주시기 바랍니다."),
+    ("3영업일 안에 발송해야 해요.", "3영업일 안에 발송해야 합니다."),
+    ("감사합니다.", "감사합니다."),
+])
+def test_formal_register_changes_only_the_ending(informal, formal):
+    assert to_formal(informal) == formal
+
+
+def test_reading_aloud_spells_out_ranges_and_menus():
+    spoken = for_reading_aloud("3~5영업일, 마이 > 주문내역, 5%")
+    assert spoken == "3에서 5영업일, 마이, 주문내역, 5퍼센트"
