@@ -8,6 +8,8 @@ this package (see pyproject's package-data).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +46,29 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     app.extensions["suggester.store"] = store
     app.extensions["suggester.service"] = Suggester(settings, store=store)
 
-    from web import api, console
+    app.config.setdefault("SECRET_KEY", _secret_key(settings))
 
-    app.register_blueprint(api.bp)
-    app.register_blueprint(console.bp)
+    from web import api, console, editor, insights
+
+    for blueprint in (api.bp, console.bp, editor.bp, insights.bp):
+        app.register_blueprint(blueprint)
     _register_error_handlers(app)
     return app
+
+
+def _secret_key(settings: Settings) -> str:
+    """A per-installation key for signing sessions, made once and kept in the data dir."""
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker made it first
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def _error(code: str, message: str, korean: str, status: int):
