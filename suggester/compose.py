@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suggester.chunks import Chunk
-from suggester.retrieve import Passage, RetrievalResult
+from suggester.retrieve import RetrievalResult
 from suggester.tone import for_reading_aloud, to_formal
 
 CHANNELS = ("chat", "board", "phone")
@@ -175,33 +175,37 @@ class Composer:
     def _add_facts(self, builder: _Builder, retrieval: RetrievalResult, primary: str,
                    script: Chunk, inquiry_types: Sequence[str]) -> None:
         """Facts the script leaves out: a passage of another asked-about category first, then
-        the best passage of the primary article that states numbers the script does not."""
-        chosen: list[Passage] = []
+        passages of the primary article that state numbers the script does not (the retrieved
+        ones in rank order, then the article's summary and rules)."""
+        chosen: list[tuple[Chunk, list[str]]] = []
+        said = script.text
         primary_category = retrieval.passages[0].chunk.category
         for category in inquiry_types:
-            if category == primary_category:
-                continue
-            other = next((p for p in retrieval.passages if p.chunk.category == category
-                          and p.article_id != primary and p.chunk.kind != "script"), None)
+            other = next((p.chunk for p in retrieval.passages if category != primary_category
+                          and p.chunk.category == category and p.article_id != primary
+                          and p.chunk.kind != "script"), None)
             if other is not None:
-                chosen.append(other)
+                chosen.append((other, _fact_sentences(other, said)))
+                said += other.text
                 break
-        said = script.text
-        for passage in retrieval.passages:
-            if len(chosen) >= MAX_EXTRA_FACTS:
+        for chunk in self._fact_candidates(retrieval, primary):
+            if len(chosen) > MAX_EXTRA_FACTS:
                 break
-            chunk = passage.chunk
-            if passage.article_id != primary or chunk.kind == "script" or passage in chosen:
-                continue
-            if _new_numbers(chunk.text, said):
-                chosen.append(passage)
+            if chunk.kind != "script" and _new_numbers(chunk.text, said):
+                chosen.append((chunk, _fact_sentences(chunk, said)))
                 said += chunk.text
-        if chosen and chosen[0].article_id != primary:
+        if chosen and chosen[0][0].article_id != primary:
             builder.add_plain(ADDITION[builder.channel], paragraph=True)
-        for passage in chosen:
-            sentences = _fact_sentences(passage.chunk)
-            builder.add_passage(passage.chunk, sentences[:MAX_SENTENCES_PER_FACT],
-                                paragraph=passage.article_id != primary)
+        for chunk, sentences in chosen:
+            builder.add_passage(chunk, sentences[:MAX_SENTENCES_PER_FACT],
+                                paragraph=chunk.article_id != primary)
+
+    def _fact_candidates(self, retrieval: RetrievalResult, primary: str) -> list[Chunk]:
+        retrieved = [p.chunk for p in retrieval.passages if p.article_id == primary]
+        rest = [c for c in self._by_article.get(primary, [])
+                if not c.internal and c.kind in ("summary", "policy", "exception")]
+        rest.sort(key=lambda c: c.kind != "summary")  # the summary holds the key numbers
+        return list(dict.fromkeys(retrieved + rest))
 
     def _holding(self, channel: str, reason: str, values: dict[str, str]) -> Draft:
         builder = _Builder(channel, values)
@@ -287,14 +291,15 @@ def _sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _fact_sentences(chunk: Chunk) -> list[str]:
-    """Sentences of a passage, numbers first; an anticipated question loses its 'Q.' line."""
+def _fact_sentences(chunk: Chunk, said: str) -> list[str]:
+    """Sentences of a passage, those with numbers not yet said first; a question's 'Q.' line
+    is dropped."""
     text = chunk.text
     if chunk.kind == "question" and text.startswith("Q."):
         text = text.partition("\n")[2]  # the question line; its '.' would split it apart
     lines = _sentences(text)
-    with_numbers = [s for s in lines if _NUMBER.search(s)]
-    return with_numbers + [s for s in lines if s not in with_numbers]
+    fresh = [s for s in lines if _new_numbers(s, said)]
+    return fresh + [s for s in lines if s not in fresh]
 
 
 def _new_numbers(text: str, said: str) -> bool:

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,8 @@ SYSTEMS = ("bm25-whitespace", "bm25-kiwi", "dense", "hybrid")
 CANDIDATES = 60
 AUDIENCES = ("buyer", "seller")
 PASSAGES_PER_ARTICLE = 2
+RERANK_STRENGTH = 1.0
+INTERNAL_NOTE_ARTICLES = 5
 
 # Article-level reciprocal rank fusion: an article scores by its best few chunks in each
 # retriever, each further chunk counting half as much. Measured on the dev golden set against
@@ -93,6 +95,26 @@ class RetrievalResult:
     grounded: bool
     reason: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    candidates: list[Passage] = field(default_factory=list, repr=False)
+    article_scores: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def reranked(self, category_weights: dict[str, float], *, k: int,
+                 strength: float = RERANK_STRENGTH) -> RetrievalResult:
+        """Re-order articles with the inquiry types the analyzer settled on: an article of a
+        category the message is about gets its fused score raised by `strength` x confidence."""
+        if not category_weights or not self.candidates:
+            return self
+        def boosted(article_id: str, category: str) -> float:
+            return self.article_scores.get(article_id, 0.0) * \
+                (1.0 + strength * category_weights.get(category, 0.0))
+        order = sorted(self.candidates, key=lambda p: (boosted(p.article_id, p.chunk.category),
+                                                       p.score), reverse=True)
+        passages = _top_passages(order, k)
+        shown = {p.article_id for p in passages}
+        return replace(self, passages=passages,
+                       articles=list(dict.fromkeys(p.article_id for p in order)),
+                       internal=[n for n in self.internal if n.article_id in shown],
+                       candidates=order)
 
     def article_ids(self) -> list[str]:
         """Every matching article in rank order (not only those with passages shown)."""
@@ -200,7 +222,7 @@ class Retriever:
         start = time.perf_counter()
         dense = [(c, x) for c, x in dense if filters.allows(c, day)]
         lexical = [(c, x) for c, x in lexical if filters.allows(c, day)]
-        ranked = _fuse(dense, lexical, system)
+        ranked, article_scores = _fuse(dense, lexical, system)
         articles = list(dict.fromkeys(p.article_id for p in ranked))
         passages = _top_passages(ranked, k)
         confidence = self._confidence(query, dense, snapshot) if passages else 0.0
@@ -209,11 +231,14 @@ class Retriever:
             "no published passage matches this inquiry" if not passages else
             f"best passage confidence {confidence:.2f} is below "
             f"{self.confidence_threshold:.2f}")
-        internal = self._internal_notes(snapshot, passages, day)
+        internal = self._internal_notes(snapshot, articles[:INTERNAL_NOTE_ARTICLES], day)
         timings["fuse_ms"] = (time.perf_counter() - start) * 1000
-        return RetrievalResult(query=query, system=system, passages=passages, internal=internal,
+        shown = {p.article_id for p in passages}
+        return RetrievalResult(query=query, system=system, passages=passages,
+                               internal=[n for n in internal if n.article_id in shown],
                                articles=articles, confidence=confidence, grounded=grounded,
-                               reason=reason, timings_ms=timings)
+                               reason=reason, timings_ms=timings, candidates=ranked,
+                               article_scores=article_scores)
 
     def _confidence(self, query: str, dense: list[tuple[Chunk, float]],
                     snapshot: _Snapshot) -> float:
@@ -253,9 +278,8 @@ class Retriever:
                 results.append((chunk, 1.0 - float(distance)))  # cosine distance → similarity
         return results
 
-    def _internal_notes(self, snapshot: _Snapshot, passages: list[Passage],
+    def _internal_notes(self, snapshot: _Snapshot, articles: list[str],
                         day: dt.date) -> list[Passage]:
-        articles = list(dict.fromkeys(p.article_id for p in passages))
         agent_view = Filters(customer_facing=False)
         return [
             Passage(chunk=c, score=0.0)
@@ -279,7 +303,7 @@ def _lexical(index: LexicalIndex, tokens: list[str],
 
 
 def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
-          system: str) -> list[Passage]:
+          system: str) -> tuple[list[Passage], dict[str, float]]:
     """Rank chunks by their article's fused score, then by their own; best first."""
     entries: dict[str, dict[str, Any]] = {}
     article_scores: dict[str, float] = {}
@@ -306,9 +330,13 @@ def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
     if system != "hybrid":
         # A single retriever ranks articles by their best chunk, as a plain search would.
         passages.sort(key=lambda item: item[1], reverse=True)
+        best: dict[str, float] = {}
+        for _, own, passage in passages:
+            best.setdefault(passage.article_id, own)
+        article_scores = best
     else:
         passages.sort(key=lambda item: (item[0], item[1]), reverse=True)
-    return [passage for _, _, passage in passages]
+    return [passage for _, _, passage in passages], article_scores
 
 
 def _top_passages(ranked: list[Passage], k: int) -> list[Passage]:
