@@ -19,6 +19,7 @@ from suggester.analyze import Analysis, Analyzer, infer_audience
 from suggester.anticipate import Anticipated, Anticipator
 from suggester.compose import CHANNELS, Composer, Draft, Known
 from suggester.errors import InputError
+from suggester.index import Indexer
 from suggester.retrieve import Filters, Passage, RetrievalResult, Retriever
 from suggester.settings import Settings
 from suggester.store import Store
@@ -107,13 +108,16 @@ class Suggester:
                 chunks = list(snapshot.chunks.values())
                 self._composer = Composer(chunks)
                 self._anticipator = Anticipator(chunks)
+                # Cached tokens make this 10 ms instead of 2.4 s of Kiwi per generation.
+                tokens = Indexer(self.settings).tokens_for(chunks)
                 if self._analyzer is None:
                     corrections = self.store.corrections() if self.store else []
                     self._analyzer = Analyzer(tokenizer=self.retriever.tokenizer,
                                               embedder=self.retriever.embedder, chunks=chunks,
-                                              corrections=[(c[0], c[1]) for c in corrections])
+                                              corrections=[(c[0], c[1]) for c in corrections],
+                                              chunk_tokens=tokens)
                 else:
-                    self._analyzer.reload_chunks(chunks)
+                    self._analyzer.reload_chunks(chunks, tokens)
                 self._generation = snapshot.generation
             assert self._composer and self._anticipator and self._analyzer
             return self._composer, self._anticipator, self._analyzer, self._generation

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from suggester.analyze import FLAGS
 from suggester.articles import CHANNELS, TAXONOMY
 from suggester.errors import InputError
 
-FLAGS = ("off_platform", "fraud", "counterfeit", "personal_data", "legal_threat", "outage",
-         "repeated_contact")
 URGENCIES = ("normal", "high", "critical")
 GOLDEN_DIR = Path("eval/golden")
 
