@@ -62,6 +62,7 @@ class Suggestion:
                           "confidence": round(self.retrieval.confidence, 4),
                           "reason": self.retrieval.reason},
             "index_generation": self.generation,
+            "warnings": list(self.retrieval.warnings),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 

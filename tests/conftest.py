@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -109,13 +110,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real `chroma run` server on a free loopback port, stopped after the session."""
+@contextlib.contextmanager
+def running_chroma(path: Path, port: int) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on a loopback port, stopped on exit."""
     executable = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path / "server.log").open("w")
+    log = (path / "server.log").open("a")
     process = subprocess.Popen([str(executable), "run", "--path", str(path), "--host",
                                 "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
     try:
@@ -137,6 +136,13 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """One Chroma server for the whole session."""
+    with running_chroma(tmp_path_factory.mktemp("chroma-server"), free_port()) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")
@@ -163,3 +169,32 @@ def app(shipped_settings: Settings, tmp_path: Path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# -- signing in (web/auth.py) -------------------------------------------------------------
+
+PASSWORDS = {"agent": "agent-password", "editor": "editor-password", "admin": "admin-password"}
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of the first form in a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def add_users(app) -> None:
+    """One user per role, named after the role (passwords in PASSWORDS)."""
+    store = app.extensions["suggester.store"]
+    for role, password in PASSWORDS.items():
+        store.add_user(role, password, role=role)
+
+
+def sign_in(client, username: str, password: str | None = None):
+    """Sign in through the login form, as a browser would; return the response."""
+    token = form_token(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": username,
+                                       "password": password or PASSWORDS[username],
+                                       "csrf_token": token, "next": "/"})

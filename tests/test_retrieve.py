@@ -158,3 +158,25 @@ def test_search_cli_prints_json(shipped_settings):
     data = json.loads(result.output)
     assert len(data["passages"]) == 3 and data["grounded"] is True
     assert {"article_id", "section", "text", "score", "ranks"} <= set(data["passages"][0])
+
+
+def test_chroma_down_degrades_to_bm25_and_recovers(small_kb, tmp_path):
+    from conftest import free_port, running_chroma
+
+    port = free_port()
+    chroma_path = tmp_path / "chroma"
+    chroma_path.mkdir()
+    settings = make_settings(tmp_path / "data", small_kb, chroma_host="127.0.0.1",
+                             chroma_port=port, collection="degrade-test")
+    with running_chroma(chroma_path, port):
+        Indexer(settings).sync()
+        retriever = Retriever(settings)
+        healthy = retriever.search("환불은 언제 되나요?")
+        assert healthy.warnings == [] and healthy.passages[0].dense_rank is not None
+    degraded = retriever.search("환불은 언제 되나요?")
+    assert degraded.warnings and degraded.warnings[0].startswith("chroma_unavailable")
+    assert degraded.passages and all(p.dense_rank is None for p in degraded.passages)
+    assert degraded.article_ids()[0] == "refund-when"
+    with running_chroma(chroma_path, port):
+        recovered = retriever.search("환불은 언제 되나요?")
+        assert recovered.warnings == [] and recovered.passages[0].dense_rank is not None
