@@ -23,6 +23,7 @@ from suggester.tone import for_reading_aloud, to_formal
 CHANNELS = ("chat", "board", "phone")
 MAX_EXTRA_FACTS = 2
 MAX_SENTENCES_PER_FACT = 2
+REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothing
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 _PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")
@@ -292,14 +293,22 @@ def _sentences(text: str) -> list[str]:
 
 
 def _fact_sentences(chunk: Chunk, said: str) -> list[str]:
-    """Sentences of a passage, those with numbers not yet said first; a question's 'Q.' line
-    is dropped."""
+    """Sentences of a passage, those stating numbers not yet said first, leaving out any that
+    mostly repeat what is said already (a question's 'Q.' line is dropped too)."""
     text = chunk.text
     if chunk.kind == "question" and text.startswith("Q."):
         text = text.partition("\n")[2]  # the question line; its '.' would split it apart
-    lines = _sentences(text)
+    lines = [s for s in _sentences(text) if _overlap(s, said) < REPEATED]
     fresh = [s for s in lines if _new_numbers(s, said)]
     return fresh + [s for s in lines if s not in fresh]
+
+
+def _overlap(sentence: str, said: str) -> float:
+    """Share of the sentence's character bigrams already present in `said`."""
+    compact, whole = "".join(sentence.split()), "".join(said.split())
+    grams = {compact[i:i + 2] for i in range(len(compact) - 1)}
+    known = {whole[i:i + 2] for i in range(len(whole) - 1)}
+    return len(grams & known) / len(grams) if grams else 1.0
 
 
 def _new_numbers(text: str, said: str) -> bool:
