@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run index lint test bench clean
+.PHONY: help install run index lint test test-browser bench clean
 
 help:
 	@echo "make run    install what is missing, index kb/articles, serve the console on 127.0.0.1:8000"
@@ -32,7 +32,12 @@ run: install
 	$(BIN)/suggester serve
 
 test: install
+	sh scripts/install-browser.sh
 	$(BIN)/python -m pytest
+
+test-browser: install
+	sh scripts/install-browser.sh
+	$(BIN)/python -m pytest -m browser
 
 clean:
 	rm -rf $(VENV) .suggester .pytest_cache

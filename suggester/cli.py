@@ -211,12 +211,23 @@ def bench(context: _Context, articles: int, quiet: bool) -> None:
 @click.option("--host", default=None, help="Bind address (default: 127.0.0.1).")
 @pass_context
 def serve(context: _Context, port: int | None, host: str | None) -> None:
-    """Serve the web console and API."""
+    """Serve the web console and API (creates the first admin user when there is none)."""
+    from suggester.publish import remove_stale_staging
     from web import create_app
+    from web.auth import BOOTSTRAP_USERNAME, bootstrap_admin
 
     settings = context.settings
+    remove_stale_staging(settings)
     app = create_app(settings=settings)
-    app.run(host=host or settings.host, port=port or settings.port, threaded=True)
+    password = bootstrap_admin(app.extensions["suggester.store"])
+    if password:
+        click.secho(f"처음 실행: 관리자 계정을 만들었습니다 / first run: created the admin user\n"
+                    f"  username: {BOOTSTRAP_USERNAME}\n  password: {password}\n"
+                    "  (shown only this once; add users with `suggester users add`)",
+                    fg="green", bold=True)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    click.echo(f"serving on http://{bind_host}:{bind_port}")
+    app.run(host=bind_host, port=bind_port, threaded=True)
 
 
 @main.command(name="eval")
@@ -267,6 +278,44 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
         for failure in failures:
             click.secho(f"gate failed: {failure}", fg="red", err=True)
         sys.exit(1)
+
+
+@main.group()
+def users() -> None:
+    """Manage console users (agent, editor, admin)."""
+
+
+@users.command(name="add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["agent", "editor", "admin"]), default="agent",
+              show_default=True, help="agent: console; editor: also edit and publish articles.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+@pass_context
+def users_add(context: _Context, username: str, role: str, password_stdin: bool) -> None:
+    """Create USERNAME; the password is asked twice (or read with --password-stdin)."""
+    from suggester.store import Store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with Store(context.settings.database_path) as store:
+        user = store.add_user(username, password, role=role)
+    click.echo(f"created {user.role} {user.username!r} in {context.settings.database_path}")
+
+
+@users.command(name="list")
+@pass_context
+def users_list(context: _Context) -> None:
+    """List every user with its role."""
+    from suggester.store import Store
+
+    with Store(context.settings.database_path) as store:
+        found = store.list_users()
+    for user in found:
+        click.echo(f"{user.username}\t{user.role}\t{user.created_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"{len(found)} users")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     """Build the app; `test_config` overrides Flask config, `settings` the Suggester settings."""
     app = Flask(__name__, template_folder=str(_HERE / "templates"),
                 static_folder=str(_HERE / "static"))
-    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SESSION_COOKIE_HTTPONLY=True,
+                            SESSION_COOKIE_SAMESITE="Lax",
+                            PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if test_config:
         app.config.update(test_config)
@@ -46,12 +49,15 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     app.extensions["suggester.store"] = store
     app.extensions["suggester.service"] = Suggester(settings, store=store)
 
-    app.config.setdefault("SECRET_KEY", _secret_key(settings))
+    # Flask's defaults already hold SECRET_KEY = None, so setdefault would never set it.
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(settings)
 
-    from web import api, console, editor, insights
+    from web import api, auth, console, editor, insights
 
-    for blueprint in (api.bp, console.bp, editor.bp, insights.bp):
+    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp):
         app.register_blueprint(blueprint)
+    auth.init_app(app)
     _register_error_handlers(app)
     return app
 

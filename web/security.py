@@ -1,0 +1,122 @@
+"""CSRF tokens for HTML forms and the login rate limiter.
+
+CSRF: one random token per session, put in every HTML form as a hidden `csrf_token` input (or
+sent by our own scripts as the `X-CSRF-Token` header) and checked on every state-changing
+request outside /api. The JSON API is exempt: it only accepts `Content-Type: application/json`,
+which a cross-site HTML form cannot send, and the session cookie is SameSite=Lax.
+
+Login limiting is in memory, per process: with several workers each keeps its own count, so
+the effective limit is workers × 5 attempts. Good enough against password guessing from a
+browser; a shared limiter (e.g. in the database) is needed to make it exact.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+
+from flask import Flask, render_template, request, session
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+_SESSION_KEY = "csrf"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_MAX_TRACKED = 10_000
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, created on first use."""
+    token = session.get(_SESSION_KEY)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session[_SESSION_KEY] = token
+    return token
+
+
+def csrf_valid(sent: str | None) -> bool:
+    """Compare in constant time, so the token cannot be guessed byte by byte."""
+    expected = session.get(_SESSION_KEY)
+    if not sent or not isinstance(expected, str) or not expected:
+        return False
+    return hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _check_csrf():
+    if request.method in _SAFE_METHODS or request.path.startswith("/api/"):
+        return None
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
+    if not sent:
+        return _refusal(400, "보안 토큰이 없어 요청을 처리하지 않았습니다. 페이지를 새로 고친 뒤 "
+                             "다시 시도하세요.")
+    if not csrf_valid(sent):
+        return _refusal(403, "보안 토큰이 맞지 않습니다(세션 만료 또는 다른 사이트의 요청). "
+                             "페이지를 새로 고친 뒤 다시 시도하세요.")
+    return None
+
+
+def _refusal(status: int, message: str):
+    if request.is_json or request.headers.get(CSRF_HEADER) is not None:
+        return {"error": "csrf_failed", "message": "missing or invalid CSRF token",
+                "message_ko": message}, status
+    return render_template("auth_message.html", title="요청 거부", message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Check CSRF on every request and offer `csrf_token()` to templates."""
+    app.before_request(_check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["csrf_field"] = CSRF_FIELD
+
+
+class LoginLimiter:
+    """Refuse logins for a while after too many failures for one username or one address."""
+
+    def __init__(self, *, max_failures: int = 5, window: float = 300.0, lockout: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self.lockout = lockout
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until any of `keys` may try again; 0 when none is locked."""
+        now = self.clock()
+        with self._lock:
+            waits = [self._locked_until.get(key, 0.0) - now for key in keys]
+        return max([0.0, *waits])
+
+    def failed(self, *keys: str) -> None:
+        """Count a failed attempt against each key; lock a key that reached the limit."""
+        now = self.clock()
+        with self._lock:
+            for key in keys:
+                recent = self._failures[key]
+                recent.append(now)
+                while recent and recent[0] <= now - self.window:
+                    recent.popleft()
+                if len(recent) >= self.max_failures:
+                    self._locked_until[key] = now + self.lockout
+                    recent.clear()
+            if len(self._failures) > _MAX_TRACKED:
+                self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        # Bounds memory when someone sprays many usernames.
+        for key in [k for k, times in self._failures.items()
+                    if not times or times[-1] <= now - self.window]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of a key (the username that just signed in)."""
+        with self._lock:
+            self._failures.pop(key, None)
+            self._locked_until.pop(key, None)
