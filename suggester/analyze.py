@@ -294,6 +294,25 @@ def infer_audience(text: str) -> str:
     return "unknown"
 
 
+def audience_from_passages(retrieval: Any, depth: int = 5, majority: float = 0.85) -> str:
+    """The side the matched articles are written for, when the text itself gave no clue.
+
+    Articles for everyone do not vote; a side wins only with a clear, rank-weighted majority,
+    so account or outage questions (answered by articles for all) stay 'unknown'.
+    """
+    votes: dict[str, float] = defaultdict(float)
+    total = 0.0
+    for rank, passage in enumerate(getattr(retrieval, "passages", [])[:depth]):
+        weight = _RANK_DECAY ** rank
+        total += weight
+        if passage.chunk.audience in ("buyer", "seller"):
+            votes[passage.chunk.audience] += weight
+    if not votes or not total:
+        return "unknown"
+    side, weight = max(votes.items(), key=lambda item: item[1])
+    return side if weight / total >= majority else "unknown"
+
+
 def find_personal_data(text: str) -> list[Span]:
     """Spans of personal data (phone, account, card, RRN, e-mail, address) in `text`."""
     return [Span(start=item.start, end=item.end, text=item.value)
@@ -489,6 +508,8 @@ class Analyzer:
             who, source = audience, "agent"
         else:
             who, source = infer_audience(text), "inferred"
+            if who == "unknown" and retrieval is not None:
+                who = audience_from_passages(retrieval)
         risks = find_risks(text)
         sentiment = _sentiment(text, risks)
         urgency = _urgency(text, risks, sentiment)
