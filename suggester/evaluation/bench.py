@@ -120,6 +120,37 @@ def bench_retrieval(retriever: Retriever, queries: Sequence[str], report: BenchR
         report.figures[f"{scope}.{system}.p95_ms"] = percentile(values, 0.95)
 
 
+def bench_quality(settings: Settings, report: BenchReport) -> None:
+    """The four retrieval systems side by side on the golden test split (the eval runner's)."""
+    from suggester.evaluation.runner import run_eval
+
+    evaluation = run_eval(settings, "test", suggestions=False, corrections=False, ragas=False,
+                          progress=False)
+    report.lines.append("[golden test split] retrieval quality (answerable items)")
+    report.lines.append(f"  {'system':<18} hit@1  hit@5  MRR    nDCG@5")
+    baseline = evaluation.retrieval["bm25-whitespace"]["overall"]["mrr"]
+    for system in evaluation.systems:
+        overall = evaluation.retrieval[system]["overall"]
+        report.lines.append(
+            f"  {system:<18} {overall['hit@1']:.3f}  {overall['hit@5']:.3f}  "
+            f"{overall['mrr']:.3f}  {overall['ndcg@5']:.3f}   "
+            f"(MRR {overall['mrr'] / baseline:.2f}x the whitespace baseline)")
+        report.figures[f"quality.{system}.mrr"] = overall["mrr"]
+
+
+def bench_suggest(settings: Settings, queries: Sequence[str], report: BenchReport,
+                  scope: str, baseline: list[float] | None = None) -> list[float]:
+    """Latency of a whole suggestion (analysis, retrieval, draft, follow-ups), not logged."""
+    from suggester.service import Suggester
+
+    suggester = Suggester(settings)
+    timings = time_queries(lambda q: suggester.suggest(q, log=False), queries)
+    report.lines.append("  " + latency_line("suggest (whole pipeline)", timings, baseline))
+    report.figures[f"{scope}.suggest.p50_ms"] = percentile(timings, 0.5)
+    report.figures[f"{scope}.suggest.p95_ms"] = percentile(timings, 0.95)
+    return timings
+
+
 def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchReport,
                     articles: int, progress: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="suggester-bench-"))
@@ -154,6 +185,7 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
                    f"({one.updated} chunks updated, {one.embedded} embedded; "
                    f"{incremental / full_seconds:.4f}x the full index)")
         bench_retrieval(Retriever(synthetic), queries, report, "synthetic")
+        bench_suggest(synthetic, queries, report, "synthetic")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -162,8 +194,10 @@ def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 100
               progress: bool = True) -> BenchReport:
     report = BenchReport()
     Indexer(settings).sync(progress=progress)
+    bench_quality(settings, report)
     retriever = Retriever(settings)
     bench_retrieval(retriever, queries, report, "shipped")
+    bench_suggest(settings, queries, report, "shipped")
     bench_synthetic(settings, queries, report, articles, progress)
     report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
                                                "MiB")

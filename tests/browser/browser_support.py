@@ -1,7 +1,10 @@
-"""Helpers the browser tests share: the live server handle, signing in, screenshots."""
+"""Helpers the browser tests share: the live server, signing in, screenshots."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +14,9 @@ from suggester.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 AGENT = ("agent-browser", "agent-password-1")
+VIEWPORT = {"width": 1366, "height": 768}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -18,6 +24,32 @@ class LiveServer:
     url: str
     app: Flask
     store: Store
+
+
+def strict_csp(app: Flask) -> None:
+    """Send a strict Content-Security-Policy unless the app already sends one."""
+
+    @app.after_request
+    def add_csp(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+
+@contextlib.contextmanager
+def serve(app: Flask) -> Iterator[LiveServer]:
+    """Serve `app` (with the strict CSP) on a free loopback port in a thread until exit."""
+    from werkzeug.serving import make_server
+
+    strict_csp(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app,
+                         store=app.extensions["suggester.store"])
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 def log_in(page, live_server: LiveServer, *, role: str = "agent") -> None:

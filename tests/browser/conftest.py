@@ -9,54 +9,32 @@ Run `scripts/install-browser.sh` first; without chromium or Playwright these tes
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
-from browser.browser_support import LiveServer
+from browser.browser_support import VIEWPORT, LiveServer, serve
 from suggester.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1366, "height": 768}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-
-
-def _strict_csp(app: Flask) -> None:
-    @app.after_request
-    def add_csp(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
 
 
 @pytest.fixture(scope="package")
 def live_server(shipped_settings: Settings,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app over the shipped index, with a fresh database, serving on a free port."""
-    from werkzeug.serving import make_server
-
     from web import create_app
 
     settings = replace(shipped_settings,
                        database=tmp_path_factory.mktemp("browser-db") / "app.sqlite3")
     app = create_app({"TESTING": True}, settings=settings)
-    _strict_csp(app)
     # Load the models now, so the first test's suggestion is not the one that waits for them.
     app.extensions["suggester.service"].suggest("환불은 언제 되나요?", log=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app,
-                         store=app.extensions["suggester.store"])
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve(app) as server:
+        yield server
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in the main

@@ -146,6 +146,9 @@
     renderInternal(data.internal_notes, data.draft.grounded);
     renderTimings(data.timings_ms);
     closeArticle();
+    // Articles fetched for an earlier suggestion may have been republished since: this one's
+    // citations name the versions just served, so fetch the articles again.
+    articleCache.clear();
   }
 
   function passageMap(data) {

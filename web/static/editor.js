@@ -54,6 +54,7 @@
         if (ticket !== latest) return;  // a newer keystroke already asked again
         // The server renders with raw HTML disabled (markdown-it html=false): safe to insert.
         preview.innerHTML = body.html;
+        preview.classList.remove("stale");  // a failed refresh before this one is repaired
         renderFindings(findings, body.findings);
       }).catch(function () {
         preview.classList.add("stale");
