@@ -96,3 +96,10 @@ def test_unknown_things_are_json_errors(client, path, status):
 def test_wrong_method_is_a_json_error(client):
     response = client.get("/api/suggest")
     assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/login"])
+def test_every_response_carries_a_strict_content_security_policy(client, path):
+    policy = client.get(path).headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy

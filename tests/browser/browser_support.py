@@ -15,8 +15,6 @@ from suggester.store import Store
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 AGENT = ("agent-browser", "agent-password-1")
 VIEWPORT = {"width": 1366, "height": 768}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -26,21 +24,11 @@ class LiveServer:
     store: Store
 
 
-def strict_csp(app: Flask) -> None:
-    """Send a strict Content-Security-Policy unless the app already sends one."""
-
-    @app.after_request
-    def add_csp(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        return response
-
-
 @contextlib.contextmanager
 def serve(app: Flask) -> Iterator[LiveServer]:
-    """Serve `app` (with the strict CSP) on a free loopback port in a thread until exit."""
+    """Serve `app` on a free loopback port in a thread until exit (its own CSP applies)."""
     from werkzeug.serving import make_server
 
-    strict_csp(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
