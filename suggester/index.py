@@ -43,6 +43,7 @@ _CURRENT = "CURRENT"
 _CHUNKS_FILE = "chunks.jsonl"
 _MANIFEST_FILE = "manifest.json"
 _KEEP_GENERATIONS = 2
+CHROMA_BATCH = 1000
 
 
 @dataclass(kw_only=True)
@@ -332,16 +333,16 @@ def _write_chroma(collection: Any, chunks: list[Chunk], vectors: dict[str, np.nd
 
     store = ChromaVectorStore(chroma_collection=collection)
     doomed = stale + [c.id for c in chunks]
-    for start in range(0, len(doomed), 1000):
-        store.delete_nodes(node_ids=doomed[start:start + 1000])
-    nodes = [
-        TextNode(id_=c.id, text=c.text, embedding=vectors[c.content_hash].tolist(),
-                 metadata={**c.metadata(), "fingerprint": c.fingerprint},
-                 excluded_embed_metadata_keys=list(c.metadata()))
-        for c in chunks
-    ]
-    if nodes:
-        store.add(nodes)
+    for start in range(0, len(doomed), CHROMA_BATCH):
+        store.delete_nodes(node_ids=doomed[start:start + CHROMA_BATCH])
+    # Chroma refuses batches over its max (5,461 here) and LlamaIndex's own split is larger.
+    for start in range(0, len(chunks), CHROMA_BATCH):
+        store.add([
+            TextNode(id_=c.id, text=c.text, embedding=vectors[c.content_hash].tolist(),
+                     metadata={**c.metadata(), "fingerprint": c.fingerprint},
+                     excluded_embed_metadata_keys=list(c.metadata()))
+            for c in chunks[start:start + CHROMA_BATCH]
+        ])
 
 
 def read_generation(settings: Settings) -> int:

@@ -158,3 +158,13 @@ def test_server_mode_indexes_into_a_chroma_server(chroma_server, small_kb, tmp_p
     assert not (settings.data_dir / "chroma").exists()  # nothing embedded locally
     assert len(chroma_ids(settings)) == report.added
     assert Indexer(settings).verify().ok
+
+
+def test_large_changes_are_written_to_chroma_in_batches(small_settings, monkeypatch):
+    import suggester.index as index_module
+
+    monkeypatch.setattr(index_module, "CHROMA_BATCH", 3)  # Chroma refuses oversized batches
+    report = Indexer(small_settings).sync()
+    assert report.added > 3
+    assert len(chroma_ids(small_settings)) == report.added
+    assert Indexer(small_settings).verify().ok
