@@ -23,6 +23,11 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
+# Tokens are small and asked for again at every re-index (the BM25 index is rebuilt whole), so
+# each process also keeps the ones it has seen: a one-article publish then reads no rows.
+_TOKEN_MEMO: dict[tuple[str, str], list[str]] = {}
+
+
 class ContentCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,11 +50,19 @@ class ContentCache:
             )
 
     def tokens(self, tokenizer: str, hashes: Iterable[str]) -> dict[str, list[str]]:
-        rows = self._select("SELECT hash, tokens FROM tokens WHERE tokenizer = ? AND hash IN ",
-                            tokenizer, hashes)
-        return {h: json.loads(text) for h, text in rows}
+        wanted = list(dict.fromkeys(hashes))
+        found = {h: _TOKEN_MEMO[(tokenizer, h)] for h in wanted if (tokenizer, h) in _TOKEN_MEMO}
+        missing = [h for h in wanted if h not in found]
+        if missing:
+            rows = self._select("SELECT hash, tokens FROM tokens WHERE tokenizer = ? AND "
+                                "hash IN ", tokenizer, missing)
+            loaded = {h: json.loads(text) for h, text in rows}
+            _TOKEN_MEMO.update(((tokenizer, h), t) for h, t in loaded.items())
+            found.update(loaded)
+        return found
 
     def put_tokens(self, tokenizer: str, items: dict[str, list[str]]) -> None:
+        _TOKEN_MEMO.update(((tokenizer, h), t) for h, t in items.items())
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)",

@@ -44,6 +44,7 @@ _CHUNKS_FILE = "chunks.jsonl"
 _MANIFEST_FILE = "manifest.json"
 _KEEP_GENERATIONS = 2
 CHROMA_BATCH = 1000
+_CHUNK_MEMO: dict[tuple[str, int, int], tuple[Chunk, ...]] = {}
 
 
 @dataclass(kw_only=True)
@@ -150,10 +151,18 @@ class Indexer:
                 self._drop_everything()
             report = SyncReport()
             stored = self._stored_chunks()
-            desired = self._desired_chunks(report, stored, only)
+            desired, changed = self._desired_chunks(report, stored, only)
             collection = self.collection()
-            in_chroma = _chroma_fingerprints(collection)
-            to_write = [c for c in desired.values() if in_chroma.get(c.id) != c.fingerprint]
+            if changed is None:
+                in_chroma = _chroma_fingerprints(collection)
+            else:
+                # One article changed: compare only its chunks, old and new, not all 10k.
+                ids = [i for i, c in stored.items() if c.article_id in changed]
+                ids += [i for i, c in desired.items() if c.article_id in changed]
+                in_chroma = _chroma_fingerprints(collection, list(dict.fromkeys(ids)))
+            candidates = desired.values() if changed is None else \
+                [c for c in desired.values() if c.article_id in changed]
+            to_write = [c for c in candidates if in_chroma.get(c.id) != c.fingerprint]
             stale = [i for i in in_chroma if i not in desired]
             report.added = sum(c.id not in in_chroma for c in to_write)
             report.updated = len(to_write) - report.added
@@ -168,34 +177,22 @@ class Indexer:
             return report
 
     def _desired_chunks(self, report: SyncReport, stored: dict[str, Chunk],
-                        only: Iterable[Path] | None) -> dict[str, Chunk]:
+                        only: Iterable[Path] | None) -> tuple[dict[str, Chunk], set[str] | None]:
+        """Every chunk the index should hold, and the ids of the articles re-read (None: all)."""
         today = dt.date.today()
-        if only is None:
-            paths = discover(self.settings.kb_dir)
-            keep: dict[str, Chunk] = {}
-        else:
-            paths = [Path(p) for p in only]
-            replaced = {str(p.resolve()) for p in paths}
-            keep = {i: c for i, c in stored.items()
-                    if self._path_of(c) is None or self._path_of(c) not in replaced}
-        articles = []
-        for path in paths:
-            article = self._read(path, report, today)
-            if article is not None:
-                articles.append(article)
+        paths = discover(self.settings.kb_dir) if only is None else [Path(p) for p in only]
+        articles = [a for a in (self._read(p, report, today) for p in paths) if a is not None]
+        changed = None
+        desired: dict[str, Chunk] = {}
         if only is not None:
-            changed_ids = {a.id for a in articles} | {p.stem for p in paths}
-            keep = {i: c for i, c in keep.items() if c.article_id not in changed_ids}
-        desired = dict(keep)
+            # A file's stem is its id (lint enforces it), so a deleted file is covered too.
+            changed = {a.id for a in articles} | {p.stem for p in paths}
+            desired = {i: c for i, c in stored.items() if c.article_id not in changed}
         for article in articles:
             if article.status == "published":
                 desired.update((c.id, c) for c in chunk_article(article))
         report.articles = len({c.article_id for c in desired.values()})
-        return desired
-
-    def _path_of(self, chunk: Chunk) -> str | None:
-        folder = self.settings.kb_dir / chunk.type / f"{chunk.article_id}.md"
-        return str(folder.resolve())
+        return desired, changed
 
     def _read(self, path: Path, report: SyncReport, today: dt.date) -> Article | None:
         if not path.exists():
@@ -264,9 +261,13 @@ class Indexer:
         if target.exists():
             shutil.rmtree(target)
         lexical.save(target)
-        with (target / _CHUNKS_FILE).open("w", encoding="utf-8") as out:
+        records = target / _CHUNKS_FILE
+        with records.open("w", encoding="utf-8") as out:
             for chunk in chunks:
                 out.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
+        stat = records.stat()
+        _CHUNK_MEMO.clear()
+        _CHUNK_MEMO[(str(records), stat.st_mtime_ns, stat.st_size)] = tuple(chunks)
         (target / _MANIFEST_FILE).write_text(json.dumps({
             "generation": generation, "tokenizer": self.tokenizer.version,
             "chunks": len(chunks), "written_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -297,7 +298,7 @@ class Indexer:
         """Compare articles on disk, Chroma and the BM25 index; list every difference."""
         report = SyncReport()
         expected = {c.id: c.fingerprint for c in
-                    self._desired_chunks(report, {}, None).values()}
+                    self._desired_chunks(report, {}, None)[0].values()}
         problems = [f"article skipped: {finding}" for finding in report.skipped]
         in_chroma = _chroma_fingerprints(self.collection())
         problems += _differences("Chroma", expected, in_chroma)
@@ -320,8 +321,10 @@ def _differences(store: str, expected: dict[str, str], actual: dict[str, str]) -
     return problems
 
 
-def _chroma_fingerprints(collection: Any) -> dict[str, str]:
-    found = collection.get(include=["metadatas"])
+def _chroma_fingerprints(collection: Any, ids: list[str] | None = None) -> dict[str, str]:
+    if ids is not None and not ids:
+        return {}
+    found = collection.get(ids=ids, include=["metadatas"])
     return {i: str((m or {}).get("fingerprint", "")) for i, m in
             zip(found["ids"], found["metadatas"], strict=True)}
 
@@ -363,11 +366,20 @@ def load_chunks(settings: Settings, generation: int | None = None) -> list[Chunk
     if not generation:
         return []
     path = generation_dir(settings, generation) / _CHUNKS_FILE
-    if not path.exists():
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
         raise SearchIndexError(f"the BM25 index at {path.parent} is incomplete: "
-                               "run `suggester index --rebuild`")
-    with path.open(encoding="utf-8") as lines:
-        return [Chunk.from_record(json.loads(line)) for line in lines if line.strip()]
+                               "run `suggester index --rebuild`") from exc
+    # Generations are written once and never changed, so a parsed one can be reused: a
+    # publish then does not re-read 10k records that the server already holds.
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _CHUNK_MEMO:
+        with path.open(encoding="utf-8") as lines:
+            chunks = tuple(Chunk.from_record(json.loads(line)) for line in lines if line.strip())
+        _CHUNK_MEMO.clear()  # keep only the newest: old generations are not read again
+        _CHUNK_MEMO[key] = chunks
+    return list(_CHUNK_MEMO[key])
 
 
 def _atomic_write(path: Path, text: str) -> None:
