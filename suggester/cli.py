@@ -226,6 +226,8 @@ def serve(context: _Context, port: int | None, host: str | None) -> None:
                     f"  username: {BOOTSTRAP_USERNAME}\n  password: {password}\n"
                     "  (shown only this once; add users with `suggester users add`)",
                     fg="green", bold=True)
+    click.echo("loading the models and the index…")
+    app.extensions["suggester.service"].warm_up()
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(f"serving on http://{bind_host}:{bind_port}")
     app.run(host=bind_host, port=bind_port, threaded=True)

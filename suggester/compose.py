@@ -26,6 +26,8 @@ MAX_SENTENCES_PER_FACT = 2
 REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothing
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
+# A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
+_COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 _PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")
 _EMPATHY_WORDS = ("죄송", "불편", "속상", "답답", "걱정", "당황", "놀라")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -77,6 +79,18 @@ class Citation:
 class Sentence:
     text: str
     citations: tuple[int, ...] = ()
+    item: bool = False  # a list item of its passage: shown on its own line
+
+
+def _join(paragraph: list[Sentence], cited: bool) -> str:
+    out = ""
+    for sentence in paragraph:
+        text = sentence.text + ("".join(f"[{n}]" for n in sentence.citations) if cited else "")
+        if sentence.item:
+            out += ("\n" if out else "") + "- " + text
+        else:
+            out += (" " if out else "") + text
+    return out
 
 
 @dataclass(kw_only=True)
@@ -92,20 +106,19 @@ class Draft:
     @property
     def text(self) -> str:
         """The reply as the customer will read it: no citation marks."""
-        return "\n\n".join(" ".join(s.text for s in p) for p in self.paragraphs)
+        return "\n\n".join(_join(p, cited=False) for p in self.paragraphs)
 
     @property
     def cited_text(self) -> str:
         """The reply with [n] after each sentence that states a policy (for agents)."""
-        return "\n\n".join(" ".join(s.text + "".join(f"[{n}]" for n in s.citations) for s in p)
-                           for p in self.paragraphs)
+        return "\n\n".join(_join(p, cited=True) for p in self.paragraphs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text, "cited_text": self.cited_text, "grounded": self.grounded,
             "reason": self.reason, "channel": self.channel,
             "citations": [c.to_dict() for c in self.citations],
-            "sentences": [{"text": s.text, "citations": list(s.citations)}
+            "sentences": [{"text": s.text, "citations": list(s.citations), "item": s.item}
                           for s in self.sentences],
             "unfilled_placeholders": self.unfilled,
         }
@@ -235,18 +248,20 @@ class _Builder:
             self._new_paragraph()
         self._append(Sentence(text=self._register(self._fill(text))))
 
-    def add_passage(self, chunk: Chunk, sentences: list[str], *, paragraph: bool = False) -> None:
+    def add_passage(self, chunk: Chunk, sentences: list[str] | list[tuple[str, bool]], *,
+                    paragraph: bool = False) -> None:
         if paragraph:
             self._new_paragraph()
         citation = self.citations.setdefault(chunk.id, Citation(
             number=len(self.citations) + 1, chunk_id=chunk.id, article_id=chunk.article_id,
             title=chunk.title, section=chunk.section, version=chunk.version))
-        for number, text in enumerate(sentences):
+        for number, entry in enumerate(sentences):
+            text, item = entry if isinstance(entry, tuple) else (entry, False)
             # Chat reads best in short paragraphs of two sentences.
-            if self.channel == "chat" and number and number % 2 == 0:
+            if self.channel == "chat" and number and number % 2 == 0 and not item:
                 self._new_paragraph()
             self._append(Sentence(text=self._register(self._fill(text)),
-                                  citations=(citation.number,)))
+                                  citations=(citation.number,), item=item))
 
     def _new_paragraph(self) -> None:
         if self.paragraphs[-1]:
@@ -292,15 +307,24 @@ def _sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _fact_sentences(chunk: Chunk, said: str) -> list[str]:
+def _fact_sentences(chunk: Chunk, said: str) -> list[tuple[str, bool]]:
     """Sentences of a passage, those stating numbers not yet said first, leaving out any that
     mostly repeat what is said already (a question's 'Q.' line is dropped too)."""
     text = chunk.text
     if chunk.kind == "question" and text.startswith("Q."):
         text = text.partition("\n")[2]  # the question line; its '.' would split it apart
-    lines = [s for s in _sentences(text) if _overlap(s, said) < REPEATED]
-    fresh = [s for s in lines if _new_numbers(s, said)]
-    return fresh + [s for s in lines if s not in fresh]
+    lines = [(s, item) for s, item in _whole_sentences(text) if _overlap(s, said) < REPEATED]
+    fresh = [line for line in lines if _new_numbers(line[0], said)]
+    return fresh + [line for line in lines if line not in fresh]
+
+
+def _whole_sentences(text: str) -> list[tuple[str, bool]]:
+    """(sentence, is a list item); a line that is neither (a table row, a label) is left out."""
+    kept = []
+    for line in text.split("\n"):
+        item = line.lstrip().startswith("- ")
+        kept += [(s, item) for s in _sentences(line) if item or _COMPLETE.search(s)]
+    return kept
 
 
 def _overlap(sentence: str, said: str) -> float:

@@ -123,6 +123,12 @@ class Suggester:
             assert self._composer and self._anticipator and self._analyzer
             return self._composer, self._anticipator, self._analyzer, self._generation
 
+    def warm_up(self) -> None:
+        """Load the models and the index now, so the first agent does not wait for them."""
+        self._components()
+        self.retriever.embedder.query_vector("준비")
+        self.retriever.tokenizer("준비")
+
     @property
     def analyzer(self) -> Analyzer:
         return self._components()[2]

@@ -122,3 +122,13 @@ def test_formal_register_changes_only_the_ending(informal, formal):
 def test_reading_aloud_spells_out_ranges_and_menus():
     spoken = for_reading_aloud("3~5영업일, 마이 > 주문내역, 5%")
     assert spoken == "3에서 5영업일, 마이, 주문내역, 5퍼센트"
+
+
+def test_facts_are_whole_sentences_or_list_items_on_their_own_line(composer, shipped_retriever):
+    retrieval = shipped_retriever.search("판매자가 카톡으로 계좌이체 하면 싸게 준대요",
+                                         audience="buyer")
+    draft = composer.compose(retrieval)
+    for sentence in draft.sentences:
+        assert sentence.item or re.search(r"[.!?요다][)\]]?$", sentence.text), sentence.text
+    for sentence in (s for s in draft.sentences if s.item):
+        assert f"\n- {sentence.text}" in draft.text
