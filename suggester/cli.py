@@ -210,27 +210,54 @@ def bench(context: _Context, articles: int, quiet: bool) -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default: $SUGGESTER_PORT or 8000).")
 @click.option("--host", default=None, help="Bind address (default: 127.0.0.1).")
+@click.option("--prod", is_flag=True,
+              help="Serve with gunicorn and $SUGGESTER_WORKERS worker processes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes with --prod (default: $SUGGESTER_WORKERS or 2).")
 @pass_context
-def serve(context: _Context, port: int | None, host: str | None) -> None:
+def serve(context: _Context, port: int | None, host: str | None, prod: bool,
+          workers: int | None) -> None:
     """Serve the web console and API (creates the first admin user when there is none)."""
     from suggester.publish import remove_stale_staging
-    from web import create_app
+    from suggester.store import Store
     from web.auth import BOOTSTRAP_USERNAME, bootstrap_admin
 
     settings = context.settings
     remove_stale_staging(settings)
-    app = create_app(settings=settings)
-    password = bootstrap_admin(app.extensions["suggester.store"])
+    password = bootstrap_admin(Store(settings.database_path))
     if password:
         click.secho(f"처음 실행: 관리자 계정을 만들었습니다 / first run: created the admin user\n"
                     f"  username: {BOOTSTRAP_USERNAME}\n  password: {password}\n"
                     "  (shown only this once; add users with `suggester users add`)",
                     fg="green", bold=True)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if prod:
+        _serve_with_gunicorn(settings, bind_host, bind_port, workers or settings.workers)
+        return
+    from web import create_app
+
+    app = create_app(settings=settings)
     click.echo("loading the models and the index…")
     app.extensions["suggester.service"].warm_up()
-    bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(f"serving on http://{bind_host}:{bind_port}")
     app.run(host=bind_host, port=bind_port, threaded=True)
+
+
+def _serve_with_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Replace this process with gunicorn; the settings reach the workers as variables."""
+    import os
+
+    environ = dict(os.environ, SUGGESTER_KB_DIR=str(settings.kb_dir.resolve()),
+                   SUGGESTER_DATA_DIR=str(settings.data_dir.resolve()))
+    if str(settings.database) not in ("", "."):
+        environ["SUGGESTER_DATABASE"] = str(settings.database.resolve())
+    # Threads let one worker wait on I/O for several agents; the models load per worker.
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+               "--worker-class", "gthread", "--bind", f"{host}:{port}", "--timeout", "120",
+               "--access-logfile", "-", "web.wsgi:app"]
+    click.echo(f"serving on http://{host}:{port} with {workers} gunicorn workers")
+    sys.stdout.flush()
+    os.execvpe(command[0], command, environ)
 
 
 @main.command(name="eval")

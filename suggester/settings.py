@@ -47,6 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
             help="Chroma collection name (3+ characters of [a-zA-Z0-9._-])."),
     Setting(name="host", default="127.0.0.1", help="Address the web app binds to."),
     Setting(name="port", default=8000, kind=int, help="Port the web app listens on."),
+    Setting(name="workers", default=2, kind=int,
+            help="Worker processes for `suggester serve --prod` (each loads the models)."),
     Setting(name="log_level", default="INFO", help="Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting(name="max_inquiry_chars", default=4000, kind=int,
             help="Longest customer message the API and CLI accept."),
@@ -66,6 +68,7 @@ class Settings:
     collection: str
     host: str
     port: int
+    workers: int
     log_level: str
     max_inquiry_chars: int
 
@@ -135,6 +138,8 @@ def _check(settings: Settings) -> None:
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(f"SUGGESTER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, "
                             f"got {settings.log_level!r}")
+    if settings.workers < 1:
+        raise SettingsError("SUGGESTER_WORKERS must be at least 1")
     if settings.max_inquiry_chars < 1:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
 
