@@ -16,6 +16,7 @@ from typing import Any
 from suggester.chunks import Chunk
 from suggester.compose import Draft
 from suggester.retrieve import RetrievalResult
+from suggester.textsim import bigram_share
 
 LIMIT = 3
 PER_ARTICLE = 2
@@ -35,16 +36,6 @@ class Anticipated:
         return {"question": self.question, "answer": self.answer, "source": self.source,
                 "citation": {"chunk_id": c.id, "article_id": c.article_id, "title": c.title,
                              "section": c.section, "version": c.version}}
-
-
-def _bigrams(text: str) -> set[str]:
-    compact = "".join(text.split())
-    return {compact[i:i + 2] for i in range(len(compact) - 1)}
-
-
-def _share(part: str, whole: str) -> float:
-    grams = _bigrams(part)
-    return len(grams & _bigrams(whole)) / len(grams) if grams else 1.0
 
 
 def split_question(chunk: Chunk) -> tuple[str, str]:
@@ -88,8 +79,8 @@ class Anticipator:
                 if seen_articles[article_id] >= PER_ARTICLE or chunk.id in cited:
                     continue
                 question, answer = split_question(chunk)
-                if _share(question, inquiry) >= ALREADY_ASKED \
-                        or _share(answer, draft.text) >= ALREADY_ANSWERED:
+                if bigram_share(question, inquiry) >= ALREADY_ASKED \
+                        or bigram_share(answer, draft.text) >= ALREADY_ANSWERED:
                     continue
                 if any(p.question == question for p in picked):
                     continue

@@ -18,6 +18,7 @@ from typing import Any
 
 from suggester.chunks import Chunk
 from suggester.retrieve import RetrievalResult
+from suggester.textsim import bigram_share
 from suggester.tone import for_reading_aloud, to_formal
 
 CHANNELS = ("chat", "board", "phone")
@@ -313,7 +314,7 @@ def _fact_sentences(chunk: Chunk, said: str) -> list[tuple[str, bool]]:
     text = chunk.text
     if chunk.kind == "question" and text.startswith("Q."):
         text = text.partition("\n")[2]  # the question line; its '.' would split it apart
-    lines = [(s, item) for s, item in _whole_sentences(text) if _overlap(s, said) < REPEATED]
+    lines = [(s, item) for s, item in _whole_sentences(text) if bigram_share(s, said) < REPEATED]
     fresh = [line for line in lines if _new_numbers(line[0], said)]
     return fresh + [line for line in lines if line not in fresh]
 
@@ -325,14 +326,6 @@ def _whole_sentences(text: str) -> list[tuple[str, bool]]:
         item = line.lstrip().startswith("- ")
         kept += [(s, item) for s in _sentences(line) if item or _COMPLETE.search(s)]
     return kept
-
-
-def _overlap(sentence: str, said: str) -> float:
-    """Share of the sentence's character bigrams already present in `said`."""
-    compact, whole = "".join(sentence.split()), "".join(said.split())
-    grams = {compact[i:i + 2] for i in range(len(compact) - 1)}
-    known = {whole[i:i + 2] for i in range(len(whole) - 1)}
-    return len(grams & known) / len(grams) if grams else 1.0
 
 
 def _new_numbers(text: str, said: str) -> bool:
