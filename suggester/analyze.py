@@ -45,8 +45,7 @@ SENTIMENTS = ("calm", "frustrated", "angry")
 FLAGS = ("off_platform", "fraud", "counterfeit", "personal_data", "legal_threat", "outage",
          "repeated_contact")
 
-# The KB article whose `## 에스컬레이션` rule each flag follows. repeated_contact has none yet:
-# the KB needs an article for it (its flag carries no escalation until then).
+# The KB article whose `## 에스컬레이션` rule each flag follows.
 FLAG_ARTICLES: dict[str, str | None] = {
     "off_platform": "off-platform-payment",
     "fraud": "fraud-report",
@@ -54,7 +53,7 @@ FLAG_ARTICLES: dict[str, str | None] = {
     "personal_data": "personal-data",
     "legal_threat": "legal-threat-complaint",
     "outage": "outage-response",
-    "repeated_contact": None,
+    "repeated_contact": "repeated-contact",
 }
 
 # Scoring weights, measured on eval/golden/dev.jsonl (see the module docstring for signals).
