@@ -40,6 +40,7 @@ ESCALATION, INTERNAL_MEMO = "에스컬레이션", "내부 메모"
 INTERNAL_SECTIONS = (ESCALATION, INTERNAL_MEMO)
 KNOWN_SECTIONS = (SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS, *INTERNAL_SECTIONS)
 QUESTION_PREFIX = re.compile(r"^Q\s*[.:)]\s*")
+ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a slug; also the file name
 
 MAX_FILE_BYTES = 1024 * 1024
 _FENCE = "---"
@@ -335,6 +336,15 @@ def _inline_text(token: Token) -> str:
     if token.type in ("softbreak", "hardbreak"):
         return " "
     return token.content if token.type in ("text", "code_inline") else ""
+
+
+def find_article_path(kb_dir: Path, article_id: str) -> Path | None:
+    """The file of an article id, in whichever type folder it is."""
+    for article_type in ARTICLE_TYPES:
+        path = kb_dir / article_type / f"{article_id}.md"
+        if path.is_file():
+            return path
+    return None
 
 
 def discover(kb_dir: Path | str) -> list[Path]:

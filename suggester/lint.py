@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suggester.articles import (
+    ARTICLE_ID,
     ARTICLE_TYPES,
     AUDIENCES,
     CHANNELS,
@@ -36,7 +37,6 @@ REQUIRED_FIELDS = (
 )
 OPTIONAL_FIELDS = ("supersedes", "related")
 MIN_QUESTIONS = 2
-_ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _BRACED = re.compile(r"\{([^{}\n]*)\}")
 
 
@@ -189,7 +189,7 @@ def _check_identity(article: Article) -> list[Finding]:
     findings = []
     article_id = article.meta.get("id")
     if isinstance(article_id, str) and article_id:
-        if not _ID_PATTERN.fullmatch(article_id):
+        if not ARTICLE_ID.fullmatch(article_id):
             findings.append(_finding(article, "id", f"id {article_id!r} must be a slug of "
                                                     "lowercase letters, digits and hyphens"))
         elif article_id != article.path.stem:

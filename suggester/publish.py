@@ -35,7 +35,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suggester.articles import ARTICLE_TYPES, Article, discover, parse_article, read_article
+from suggester.articles import (
+    ARTICLE_ID,
+    ARTICLE_TYPES,
+    Article,
+    discover,
+    find_article_path,
+    parse_article,
+    read_article,
+)
 from suggester.errors import ArticleError, SuggesterError
 from suggester.index import Indexer
 from suggester.lint import ERROR, Finding, lint_source
@@ -50,7 +58,6 @@ TEST_DELAY_ENV = "SUGGESTER_TEST_PUBLISH_DELAY"
 LOCK_FILE = "publish.lock"
 _STAGING_SUFFIX = ".publishing.tmp"  # not *.md, so a leftover is never read as an article
 BASELINE_AUTHOR = "kb-file"  # author of a file's state recorded before its first edit here
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STATUS_BY_ACTION = {"publish": "published", "restore": "published", "draft": "draft",
                      "archive": "archived"}
 _ACTION_BY_STATUS = {"published": "publish", "draft": "draft", "archived": "archive"}
@@ -136,15 +143,6 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-def find_article_path(kb_dir: Path, article_id: str) -> Path | None:
-    """The file of an article id, in whichever type folder it is."""
-    for article_type in ARTICLE_TYPES:
-        path = kb_dir / article_type / f"{article_id}.md"
-        if path.is_file():
-            return path
-    return None
-
-
 class Publisher:
     """Save, publish, archive and restore articles safely; one per app (thread-safe)."""
 
@@ -214,7 +212,7 @@ class Publisher:
 
     def _existing(self, article_id: str) -> Article:
         path = find_article_path(self.settings.kb_dir, article_id) \
-            if _SLUG.fullmatch(article_id) else None
+            if ARTICLE_ID.fullmatch(article_id) else None
         if path is None:
             raise ArticleNotFound(f"no article has id {article_id!r}",
                                   f"'{article_id}' 문서를 찾을 수 없습니다.")
@@ -357,7 +355,7 @@ def set_front_matter(source: str, **values: object) -> str:
 def _identity_problem(new_id: object, new_type: object,
                       article_id: str | None) -> tuple[str, str] | None:
     """The front matter field that makes `source` unsavable here, and why."""
-    if not isinstance(new_id, str) or not _SLUG.fullmatch(new_id):
+    if not isinstance(new_id, str) or not ARTICLE_ID.fullmatch(new_id):
         return "id", f"id {new_id!r} must be a slug of lowercase letters, digits and hyphens"
     if article_id is not None and new_id != article_id:
         return "id", f"id cannot change from '{article_id}' to '{new_id}': create a new article"

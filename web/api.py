@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from suggester import __version__
+from suggester.articles import ARTICLE_ID
 from suggester.errors import InputError
 from suggester.index import read_generation
 from suggester.service import Suggester
@@ -20,7 +20,6 @@ SUGGEST_FIELDS = {"inquiry": str, "audience": str, "channel": str, "customer_nam
                   "order_id": str, "k": int}
 FEEDBACK_FIELDS = {"suggestion_id": str, "verdict": str, "final_text": str,
                    "corrected_types": list}
-_ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def suggester() -> Suggester:
@@ -101,7 +100,7 @@ def health():
 
 @bp.get("/articles/<article_id>")
 def article(article_id: str):
-    if not _ARTICLE_ID.fullmatch(article_id):
+    if not ARTICLE_ID.fullmatch(article_id):
         raise InputError("article ids are lowercase slugs", code="invalid_article_id",
                          korean="문서 ID 형식이 올바르지 않습니다.")
     rendered = render_article(suggester().settings.kb_dir, article_id)

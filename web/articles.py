@@ -7,7 +7,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from suggester.articles import ARTICLE_TYPES, Section, read_article
+from suggester.articles import Section, find_article_path, read_article
 from suggester.errors import ArticleError
 
 # html=False: raw HTML in an article is shown as text, never executed (<script> stays inert).
@@ -26,16 +26,8 @@ def render_markdown(text: str) -> str:
     return _renderer.render(text)
 
 
-def find_article(kb_dir: Path, article_id: str) -> Path | None:
-    for article_type in ARTICLE_TYPES:
-        path = kb_dir / article_type / f"{article_id}.md"
-        if path.is_file():
-            return path
-    return None
-
-
 def render_article(kb_dir: Path, article_id: str) -> dict[str, Any] | None:
-    path = find_article(kb_dir, article_id)
+    path = find_article_path(kb_dir, article_id)
     if path is None:
         return None
     try:

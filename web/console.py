@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, abort, current_app, render_template
 
-from suggester.articles import TAXONOMY
+from suggester.articles import ARTICLE_ID, TAXONOMY
 from web.articles import render_article
 from web.auth import login_required
 
@@ -14,7 +12,6 @@ bp = Blueprint("console", __name__)
 
 CHANNELS = (("chat", "채팅"), ("board", "게시판"), ("phone", "전화"))
 AUDIENCES = (("", "자동"), ("buyer", "구매자"), ("seller", "판매자"))
-_ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @bp.get("/")
@@ -28,7 +25,7 @@ def index():
 @login_required()
 def article(article_id: str):
     """One article with every section; internal ones are marked for agents, never hidden."""
-    if not _ARTICLE_ID.fullmatch(article_id):
+    if not ARTICLE_ID.fullmatch(article_id):
         abort(404)
     kb_dir = current_app.extensions["suggester.settings"].kb_dir
     rendered = render_article(kb_dir, article_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from flask import (
 )
 
 from suggester.articles import (
+    ARTICLE_ID,
     ARTICLE_TYPES,
     AUDIENCES,
     MAX_FILE_BYTES,
@@ -34,6 +34,7 @@ from suggester.articles import (
     TAXONOMY,
     Article,
     discover,
+    find_article_path,
     parse_article,
     read_article,
 )
@@ -46,7 +47,6 @@ from suggester.publish import (
     Publisher,
     PublishError,
     SaveResult,
-    find_article_path,
     source_hash,
 )
 from suggester.store import Store, UnknownArticleVersion
@@ -55,7 +55,6 @@ from web.auth import current_user, refusal
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_ID_CHARS = 80
 MAX_SOURCE_CHARS = MAX_FILE_BYTES  # a character is at least a byte: every valid article fits
 # A form-encoded Korean character takes 9 bytes, so the API's 64 KB body limit would refuse an
@@ -292,7 +291,7 @@ def _new_page(form: dict[str, str], error: str = "", status: int = 200) -> Any:
 def _new_article_problem(form: dict[str, str]) -> str:
     if form["type"] not in ARTICLE_TYPES:
         return "문서 유형을 선택하세요."
-    if not _SLUG.fullmatch(form["id"]) or len(form["id"]) > MAX_ID_CHARS:
+    if not ARTICLE_ID.fullmatch(form["id"]) or len(form["id"]) > MAX_ID_CHARS:
         return (f"ID는 영문 소문자, 숫자, 하이픈(-)만 쓸 수 있습니다(최대 {MAX_ID_CHARS}자). "
                 "예: shipping-delay-buyer")
     if find_article_path(_kb_dir(), form["id"]) is not None:
@@ -303,7 +302,7 @@ def _new_article_problem(form: dict[str, str]) -> str:
         return "분류(category)를 선택하세요."
     if form["audience"] not in AUDIENCES:
         return "대상(audience)을 선택하세요."
-    if not form["owner"] or not _SLUG.fullmatch(form["owner"]):
+    if not form["owner"] or not ARTICLE_ID.fullmatch(form["owner"]):
         return "담당(owner)은 영문 소문자, 숫자, 하이픈으로 적어 주세요. 예: cx-policy"
     return ""
 
@@ -397,7 +396,7 @@ def _is_draft(article: Article | None, showing_draft: bool) -> bool:
 
 
 def _path_or_none(article_id: str) -> Path | None:
-    if not _SLUG.fullmatch(article_id):
+    if not ARTICLE_ID.fullmatch(article_id):
         return None
     return find_article_path(_kb_dir(), article_id)
 
