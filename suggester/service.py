@@ -96,6 +96,7 @@ class Suggester:
         self._anticipator: Anticipator | None = None
         self._analyzer: Analyzer | None = None
         self._asked_together: dict[str, Counter[str]] = defaultdict(Counter)
+        self._servable: dict[tuple[int, str, dt.date], set[str]] = {}
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
                 self._remember_together([p.get("article_id", "") for p in record.passages])
@@ -201,10 +202,19 @@ class Suggester:
         return feedback_id
 
     def _servable_articles(self, side: str) -> set[str]:
+        """Articles this side may be shown today; computed once per generation, side and day
+        rather than over every chunk on every request."""
         snapshot = self.retriever.snapshot()
-        filters = Filters(audience=side if side in ("buyer", "seller") else None)
-        today = dt.date.today()
-        return {c.article_id for c in snapshot.chunks.values() if filters.allows(c, today)}
+        key = (snapshot.generation, side, dt.date.today())
+        allowed = self._servable.get(key)
+        if allowed is None:
+            filters = Filters(audience=side if side in ("buyer", "seller") else None)
+            allowed = {c.article_id for c in snapshot.chunks.values()
+                       if filters.allows(c, key[2])}
+            # Swapped whole, never edited in place: other threads may be reading the old one.
+            self._servable = {**{k: v for k, v in self._servable.items() if k[0] == key[0]},
+                              key: allowed}
+        return allowed
 
     def _remember_together(self, article_ids: list[str]) -> None:
         distinct = [a for a in dict.fromkeys(article_ids) if a]
