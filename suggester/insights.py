@@ -1,8 +1,10 @@
 """Read the suggestion log back as voice-of-the-customer figures for the insights page.
 
 Each query opens the Store's SQLite file read-only on its own connection, so the page neither
-waits on nor blocks the app's writer, and aggregates in SQL, so a year of suggestions costs no
-more Python than a day of them.
+waits on nor blocks the app's writer (on PostgreSQL it borrows one of the Store's pooled
+connections), and aggregates in SQL, so a year of suggestions costs no more Python than a day
+of them. The few JSON and date expressions that SQLite and PostgreSQL spell differently come
+from the database (`{first_type}` and the like, see `suggester.database`).
 
 Two rules keep the figures honest:
 
@@ -25,8 +27,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 
-from suggester.store import StoreError
+from suggester.database import SQLiteDatabase
+from suggester.store import Store, StoreError
 
 # Korea has no daylight saving time: a fixed offset is exact and SQLite can apply it.
 KST = timezone(timedelta(hours=9), "KST")
@@ -61,9 +65,7 @@ _VERDICTS = """verdicts AS (
 _TYPED = f"""WITH {_LATEST_CORRECTION},
 typed AS (
     SELECT s.id, s.created_at, s.grounded, s.inquiry_masked, s.channel,
-           COALESCE(json_extract(c.corrected_types, '$[0]'),
-                    json_extract(s.analysis_json, '$.inquiry_types[0].category'),
-                    '{UNTYPED}') AS category
+           COALESCE({{first_correction}}, {{first_type}}, '{UNTYPED}') AS category
     FROM suggestions s LEFT JOIN latest_correction c ON c.suggestion_id = s.id
     WHERE s.created_at >= :since AND s.created_at < :until)"""
 
@@ -183,13 +185,33 @@ class TypeCorrections:
 
 
 class Insights:
-    """Aggregate queries over the Store's database file, read-only."""
+    """Aggregate queries over the Store's database, read-only.
 
-    def __init__(self, database: Path | str) -> None:
-        self.database = Path(database)
+    `database` is a SQLite file, or a `Store` (whose file is opened read-only, or whose
+    PostgreSQL connections are used).
+    """
+
+    def __init__(self, database: Path | str | Store) -> None:
+        self._store: Store | None = None
+        self._functions = SQLiteDatabase.functions
+        self.database: Path | None = None
+        if not isinstance(database, Store):
+            self.database = Path(database)
+        elif database.path is not None:
+            self.database = database.path
+        else:
+            self._store, self._functions = database, database.sql_functions
+
+    def _sql(self, template: str) -> str:
+        return template.format(**self._functions)
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[Any]:
+        if self._store is not None:
+            with self._store.read_connection() as connection:
+                yield connection
+            return
+        assert self.database is not None
         uri = self.database.resolve().as_uri() + "?mode=ro"
         try:
             connection = sqlite3.connect(uri, uri=True, timeout=10)
@@ -203,9 +225,9 @@ class Insights:
         """Count suggestions, grounded ones, verdicts and corrections in the window."""
         sql = f"""WITH {_LATEST_CORRECTION}, {_VERDICTS}
             SELECT COUNT(*), COALESCE(SUM(s.grounded), 0),
-                   COUNT(v.verdict), COALESCE(SUM(v.verdict = 'used'), 0),
-                   COALESCE(SUM(v.verdict = 'edited'), 0),
-                   COALESCE(SUM(v.verdict = 'rejected'), 0), COUNT(c.suggestion_id)
+                   COUNT(v.verdict), COUNT(CASE WHEN v.verdict = 'used' THEN 1 END),
+                   COUNT(CASE WHEN v.verdict = 'edited' THEN 1 END),
+                   COUNT(CASE WHEN v.verdict = 'rejected' THEN 1 END), COUNT(c.suggestion_id)
             FROM suggestions s LEFT JOIN verdicts v ON v.suggestion_id = s.id
             LEFT JOIN latest_correction c ON c.suggestion_id = s.id
             WHERE s.created_at >= :since AND s.created_at < :until"""
@@ -217,9 +239,9 @@ class Insights:
 
     def daily_types(self, window: Window) -> DailyTypes:
         """Count inquiries per local day and type (one type per inquiry, corrections first)."""
-        sql = _TYPED + """
-            SELECT date(created_at, :offset) AS day, category, COUNT(*) FROM typed
-            GROUP BY day, category"""
+        sql = self._sql(_TYPED + """
+            SELECT {local_day} AS day, category, COUNT(*) FROM typed
+            GROUP BY day, category""")
         with self._read() as db:
             rows = db.execute(sql, {**window.params(), "offset": _offset(window)}).fetchall()
         counts = {(date.fromisoformat(day), category): n for day, category, n in rows}
@@ -234,9 +256,10 @@ class Insights:
         until = _aware(now or datetime.now(UTC))
         week_start = until - timedelta(days=7)
         window = Window(since=week_start - timedelta(weeks=BASELINE_WEEKS), until=until)
-        sql = _TYPED + """
-            SELECT category, SUM(created_at >= :week_start), SUM(created_at < :week_start)
-            FROM typed GROUP BY category"""
+        sql = self._sql(_TYPED + """
+            SELECT category, COUNT(CASE WHEN created_at >= :week_start THEN 1 END),
+                   COUNT(CASE WHEN created_at < :week_start THEN 1 END)
+            FROM typed GROUP BY category""")
         with self._read() as db:
             rows = db.execute(sql, {**window.params(),
                                     "week_start": _stamp(week_start)}).fetchall()
@@ -248,9 +271,9 @@ class Insights:
 
     def knowledge_gaps(self, window: Window) -> list[GapGroup]:
         """Group the inquiries no article answered (grounded: false) by wording."""
-        sql = _TYPED + """
+        sql = self._sql(_TYPED + """
             SELECT inquiry_masked, created_at, channel, category FROM typed
-            WHERE grounded = 0 ORDER BY created_at DESC, id DESC LIMIT :limit"""
+            WHERE grounded = 0 ORDER BY created_at DESC, id DESC LIMIT :limit""")
         with self._read() as db:
             rows = db.execute(sql, {**window.params(), "limit": MAX_GAP_INQUIRIES}).fetchall()
         groups = group_similar([row[0] for row in rows])
@@ -260,13 +283,12 @@ class Insights:
 
     def acceptance(self, window: Window) -> list[ArticleAcceptance]:
         """Count verdicts per cited article; a draft citing two articles counts for both."""
-        sql = f"""WITH {_VERDICTS}
-            SELECT COALESCE(json_extract(p.value, '$.article_id'), '') AS article, v.verdict,
-                   COUNT(DISTINCT s.id)
+        sql = self._sql(f"""WITH {_VERDICTS}
+            SELECT COALESCE({{cited_article}}, '') AS article, v.verdict, COUNT(DISTINCT s.id)
             FROM suggestions s JOIN verdicts v ON v.suggestion_id = s.id
-            LEFT JOIN json_each(s.passages_json) p
+            {{cited_passages}}
             WHERE s.created_at >= :since AND s.created_at < :until
-            GROUP BY article, v.verdict"""
+            GROUP BY article, v.verdict""")
         with self._read() as db:
             rows = db.execute(sql, window.params()).fetchall()
         by_article: dict[str, Counter[str]] = {}
@@ -279,13 +301,13 @@ class Insights:
 
     def corrections(self, window: Window) -> list[TypeCorrections]:
         """Per type: how often the analyzer gave it, and how often agents removed or added it."""
-        predicted_sql = """SELECT json_extract(t.value, '$.category'), COUNT(*)
-            FROM suggestions s, json_each(s.analysis_json, '$.inquiry_types') t
-            WHERE s.created_at >= :since AND s.created_at < :until GROUP BY 1"""
-        corrected_sql = f"""WITH {_LATEST_CORRECTION}
-            SELECT json_extract(s.analysis_json, '$.inquiry_types'), c.corrected_types
+        predicted_sql = self._sql("""SELECT {predicted_type}, COUNT(*)
+            FROM suggestions s, {predicted_types}
+            WHERE s.created_at >= :since AND s.created_at < :until GROUP BY 1""")
+        corrected_sql = self._sql(f"""WITH {_LATEST_CORRECTION}
+            SELECT {{analysis_types}}, c.corrected_types
             FROM suggestions s JOIN latest_correction c ON c.suggestion_id = s.id
-            WHERE s.created_at >= :since AND s.created_at < :until"""
+            WHERE s.created_at >= :since AND s.created_at < :until""")
         with self._read() as db:
             predicted = dict(db.execute(predicted_sql, window.params()).fetchall())
             corrected = db.execute(corrected_sql, window.params()).fetchall()

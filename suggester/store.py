@@ -1,24 +1,26 @@
-"""The SQLite file behind the web app: suggestions, agent feedback, users and article history.
+"""The database behind the web app: suggestions, agent feedback, users and article history.
 
-One `Store` per process, shared by Flask's threads: a single connection guarded by a lock,
-in WAL mode so the CLI and the server can use the same file at once. The schema is created or
-migrated when the file is opened and its version is kept in `schema_version`.
+One `Store` per process, shared by Flask's threads. It runs on a SQLite file (the default: one
+host, WAL mode so the CLI and the server can use it at once) or on a PostgreSQL server that
+several app servers share (`SUGGESTER_DATABASE_URL`); `suggester.database` holds the little
+that differs, and every query here is written once for both. The schema is created or migrated
+when the database is opened and its version is kept in `schema_version`.
 
 Customer text never reaches the disk unmasked: every inquiry, draft and final reply, and every
 string inside an analysis, goes through `privacy.mask_personal_data` here, so no caller can
 forget. Article history is append-only (triggers refuse UPDATE and DELETE). Timestamps are UTC.
+Every history entry also bumps `kb_revision`, the one number other hosts poll to learn that
+the articles changed (`suggester.replicate`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, is_dataclass
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
@@ -26,8 +28,15 @@ from typing import Any, NamedTuple, Protocol
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from suggester.errors import InputError, SuggesterError
+from suggester.database import (
+    Connection,
+    Database,
+    StoreError,
+    open_database,
+)
+from suggester.errors import InputError
 from suggester.privacy import mask_personal_data
+from suggester.settings import Settings
 
 VERDICTS = ("used", "edited", "rejected")
 ROLES = ("agent", "editor", "admin")
@@ -37,10 +46,6 @@ MAX_USERNAME_CHARS = 64
 # What a suggestion keeps of each passage: enough to cite and to replay against history,
 # not the passage text, which lives in the article files and article_history.
 CITATION_KEYS = ("article_id", "version", "chunk_id", "section")
-
-
-class StoreError(SuggesterError):
-    """The database file cannot be used."""
 
 
 class UnknownSuggestion(InputError):
@@ -78,6 +83,8 @@ class SuggestionRecord:
     grounded: bool
     draft_text: str
     timings: dict[str, float]
+    # Who drafted the reply and, for an LLM draft that was refused, why (suggester/llm.py).
+    drafter: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,13 +120,21 @@ class ArticleVersion:
     source: str
 
 
-# Each migration is a list of statements run in one transaction; entry N takes the file from
-# schema version N to N+1. Append new migrations, never edit an applied one.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+class _AppendOnly(NamedTuple):
+    """The database's own way to refuse UPDATE and DELETE on a table (triggers)."""
+
+    table: str
+
+
+# Each migration is a list of statements run in one transaction; entry N takes the database
+# from schema version N to N+1. Append new migrations, never edit an applied one. `{id}`,
+# `{timestamp}` and `{row_order}` are filled from the database's `ddl` (SQLite and PostgreSQL
+# spell an auto-increment key differently); everything else is the same SQL for both.
+_MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
     (
         """CREATE TABLE suggestions (
             id TEXT PRIMARY KEY,
-            created_at TEXT NOT NULL,
+            created_at {timestamp} NOT NULL,
             inquiry_masked TEXT NOT NULL,
             channel TEXT NOT NULL,
             audience TEXT NOT NULL,
@@ -127,76 +142,87 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             passages_json TEXT NOT NULL,
             grounded INTEGER NOT NULL CHECK (grounded IN (0, 1)),
             draft_text TEXT NOT NULL,
-            timings_json TEXT NOT NULL)""",
+            timings_json TEXT NOT NULL{row_order})""",
         "CREATE INDEX suggestions_by_time ON suggestions (created_at)",
         """CREATE TABLE feedback (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {id},
             suggestion_id TEXT NOT NULL REFERENCES suggestions (id),
             verdict TEXT NOT NULL CHECK (verdict IN ('used', 'edited', 'rejected')),
             final_text TEXT,
             corrected_types TEXT NOT NULL DEFAULT '[]',
-            created_at TEXT NOT NULL)""",
+            created_at {timestamp} NOT NULL)""",
         "CREATE INDEX feedback_by_suggestion ON feedback (suggestion_id)",
         """CREATE TABLE users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {id},
             username TEXT NOT NULL UNIQUE,
             password_hash TEXT NOT NULL,
             role TEXT NOT NULL CHECK (role IN ('agent', 'editor', 'admin')),
-            created_at TEXT NOT NULL)""",
+            created_at {timestamp} NOT NULL)""",
         """CREATE TABLE article_history (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {id},
             article_id TEXT NOT NULL,
             version INTEGER NOT NULL,
             author TEXT NOT NULL,
-            created_at TEXT NOT NULL,
+            created_at {timestamp} NOT NULL,
             action TEXT NOT NULL CHECK (action IN ('publish', 'archive', 'restore', 'draft')),
             source TEXT NOT NULL)""",
         "CREATE INDEX article_history_by_article ON article_history (article_id, id)",
-        """CREATE TRIGGER article_history_no_update BEFORE UPDATE ON article_history
-            BEGIN SELECT RAISE(ABORT, 'article history is append-only'); END""",
-        """CREATE TRIGGER article_history_no_delete BEFORE DELETE ON article_history
-            BEGIN SELECT RAISE(ABORT, 'article history is append-only'); END""",
+        _AppendOnly("article_history"),
+    ),
+    (
+        "ALTER TABLE suggestions ADD COLUMN drafter_json TEXT NOT NULL DEFAULT '{}'",
+    ),
+    (
+        # One row, bumped with every history entry in the same transaction: hosts poll this
+        # single number instead of scanning the history (see suggester.replicate).
+        """CREATE TABLE kb_revision (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            revision INTEGER NOT NULL)""",
+        "INSERT INTO kb_revision (id, revision) VALUES (1, 0)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # Columns are named, never `SELECT *`, so a later migration that adds one breaks nothing.
 _SUGGESTION_COLUMNS = ("id, created_at, inquiry_masked, channel, audience, analysis_json, "
-                       "passages_json, grounded, draft_text, timings_json")
+                       "passages_json, grounded, draft_text, timings_json, drafter_json")
 _FEEDBACK_COLUMNS = "id, suggestion_id, verdict, final_text, corrected_types, created_at"
 _USER_COLUMNS = "username, role, created_at"
 _HISTORY_COLUMNS = "id, article_id, version, author, created_at, action, source"
 
 
-class Store:
-    """Read and write the Suggester database at `path`; safe to share between threads."""
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: the PostgreSQL URL when set, else the SQLite file."""
+    return Store(settings.database_url or settings.database_path)
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE), so a
-        # writer takes the write lock up front instead of failing midway under contention.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
+
+class Store:
+    """Read and write the Suggester database; safe to share between threads.
+
+    `target` is a SQLite file path or a `postgresql://user@host:port/dbname` URL.
+    """
+
+    def __init__(self, target: Path | str) -> None:
+        self._db: Database = open_database(target)
+        self.path: Path | None = self._db.path  # the SQLite file; None on PostgreSQL
+        self.location = self._db.location  # where, for messages (never a password)
         try:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
-            self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except self._db.unusable_errors as exc:
             self._db.close()
-            raise StoreError(f"{self.path} is not a usable Suggester database ({exc}) — "
-                             "move the file aside or set SUGGESTER_DATA_DIR to another folder"
-                             ) from exc
+            raise self._db.unusable(exc) from exc
         except BaseException:
             self._db.close()
             raise
 
+    @property
+    def shared(self) -> bool:
+        """Whether several hosts may use this database (PostgreSQL) rather than one (SQLite)."""
+        return self._db.kind != "sqlite"
+
     def close(self) -> None:
-        """Close the connection; later calls on this store fail."""
-        with self._lock:
-            self._db.close()
+        """Close the connections; later calls on this store fail."""
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -206,8 +232,8 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return self._version()
+        with self._db.read() as db:
+            return self._version(db)
 
     # -- suggestions -----------------------------------------------------------------------
 
@@ -222,6 +248,7 @@ class Store:
         grounded: bool,
         draft_text: str,
         timings: Mapping[str, float] | None = None,
+        drafter: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a suggestion with its inquiry and draft masked; return its new id.
 
@@ -235,17 +262,18 @@ class Store:
             _dumps(_masked(_plain(analysis))), _dumps([_citation(p) for p in passages]),
             int(bool(grounded)), mask_personal_data(draft_text).text,
             _dumps({name: float(ms) for name, ms in (timings or {}).items()}),
+            _dumps(_masked(_plain(dict(drafter or {})))),
         )
         with self._write() as db:
             db.execute(f"INSERT INTO suggestions ({_SUGGESTION_COLUMNS}) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return suggestion_id
 
     def get_suggestion(self, suggestion_id: str) -> SuggestionRecord:
         """Return the suggestion with this id, or raise `UnknownSuggestion`."""
-        with self._lock:
-            row = self._db.execute(f"SELECT {_SUGGESTION_COLUMNS} FROM suggestions WHERE id = ?",
-                                   (suggestion_id,)).fetchone()
+        with self._db.read() as db:
+            row = db.execute(f"SELECT {_SUGGESTION_COLUMNS} FROM suggestions WHERE id = ?",
+                             (suggestion_id,)).fetchone()
         if row is None:
             raise UnknownSuggestion(suggestion_id)
         return _suggestion(row)
@@ -259,9 +287,9 @@ class Store:
         if since is not None:
             sql += " WHERE created_at >= ?"
             params.append(_utc(since).isoformat(timespec="microseconds"))
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                                    (*params, limit)).fetchall()
+        sql += f" ORDER BY created_at DESC, {self._db.row_order} DESC LIMIT ?"
+        with self._db.read() as db:
+            rows = db.execute(sql, (*params, limit)).fetchall()
         return [_suggestion(row) for row in rows]
 
     # -- feedback --------------------------------------------------------------------------
@@ -293,17 +321,16 @@ class Store:
             if db.execute("SELECT 1 FROM suggestions WHERE id = ?",
                           (suggestion_id,)).fetchone() is None:
                 raise UnknownSuggestion(suggestion_id)
-            cursor = db.execute(
+            return _new_id(db.execute(
                 "INSERT INTO feedback (suggestion_id, verdict, final_text, corrected_types, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (suggestion_id, verdict, masked, _dumps(types), _now()),
-            )
-        return _rowid(cursor)
+            ))
 
     def feedback_for(self, suggestion_id: str) -> list[Feedback]:
         """Return the feedback on a suggestion, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.read() as db:
+            rows = db.execute(
                 f"SELECT {_FEEDBACK_COLUMNS} FROM feedback WHERE suggestion_id = ? ORDER BY id",
                 (suggestion_id,)).fetchall()
         return [_feedback(row) for row in rows]
@@ -314,8 +341,8 @@ class Store:
         When a suggestion was corrected more than once the latest correction wins, so one
         inquiry never teaches the classifier two answers.
         """
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.read() as db:
+            rows = db.execute(
                 """SELECT s.inquiry_masked, f.corrected_types FROM feedback f
                    JOIN suggestions s ON s.id = f.suggestion_id
                    WHERE f.id IN (SELECT MAX(id) FROM feedback
@@ -338,15 +365,15 @@ class Store:
             with self._write() as db:
                 db.execute("INSERT INTO users (username, password_hash, role, created_at) "
                            "VALUES (?, ?, ?, ?)", (username, password_hash, role, created_at))
-        except sqlite3.IntegrityError as exc:
+        except self._db.integrity_error as exc:
             raise InputError(f"user {username!r} already exists — choose another name"
                              ) from exc
         return User(username=username, role=role, created_at=datetime.fromisoformat(created_at))
 
     def verify_password(self, username: str, password: str) -> User | None:
         """Return the user when the password is right, else None."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.read() as db:
+            row = db.execute(
                 f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
                 (username.strip(),)).fetchone()
         if row is None:
@@ -360,22 +387,21 @@ class Store:
 
     def get_user(self, username: str) -> User | None:
         """Return the user with this name, or None."""
-        with self._lock:
-            row = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?",
-                                   (username.strip(),)).fetchone()
+        with self._db.read() as db:
+            row = db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?",
+                             (username.strip(),)).fetchone()
         return None if row is None else _user(row)
 
     def list_users(self) -> list[User]:
         """Return every user, by username."""
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users "
-                                    "ORDER BY username").fetchall()
+        with self._db.read() as db:
+            rows = db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username").fetchall()
         return [_user(row) for row in rows]
 
     def has_users(self) -> bool:
         """Say whether any user exists (the app asks for a first admin when none does)."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+        with self._db.read() as db:
+            return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
 
     # -- article history -------------------------------------------------------------------
 
@@ -391,60 +417,89 @@ class Store:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InputError(f"version must be a whole number of at least 1, got {version!r}")
         with self._write() as db:
-            cursor = db.execute(
+            history_id = _new_id(db.execute(
                 "INSERT INTO article_history (article_id, version, author, created_at, action, "
-                "source) VALUES (?, ?, ?, ?, ?, ?)",
-                (article_id, version, author, _now(), action, source))
-        return _rowid(cursor)
+                "source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (article_id, version, author, _now(), action, source)))
+            db.execute("UPDATE kb_revision SET revision = revision + 1 WHERE id = 1")
+        return history_id
 
     def article_history(self, article_id: str) -> list[ArticleVersion]:
         """Return every recorded version of an article, oldest first."""
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_HISTORY_COLUMNS} FROM article_history "
-                                    "WHERE article_id = ? ORDER BY id", (article_id,)).fetchall()
+        with self._db.read() as db:
+            rows = db.execute(f"SELECT {_HISTORY_COLUMNS} FROM article_history "
+                              "WHERE article_id = ? ORDER BY id", (article_id,)).fetchall()
         return [_article_version(row) for row in rows]
 
     def article_version(self, article_id: str, history_id: int) -> ArticleVersion:
         """Return one history entry of an article, or raise `UnknownArticleVersion`."""
-        with self._lock:
-            row = self._db.execute(f"SELECT {_HISTORY_COLUMNS} FROM article_history "
-                                   "WHERE article_id = ? AND id = ?",
-                                   (article_id, history_id)).fetchone()
+        with self._db.read() as db:
+            row = db.execute(f"SELECT {_HISTORY_COLUMNS} FROM article_history "
+                             "WHERE article_id = ? AND id = ?",
+                             (article_id, history_id)).fetchone()
         if row is None:
             raise UnknownArticleVersion(article_id, history_id)
         return _article_version(row)
 
+    def kb_revision(self) -> int:
+        """A number that grows with every history entry, on whichever host it was made."""
+        with self._db.read() as db:
+            return int(db.execute("SELECT revision FROM kb_revision WHERE id = 1").fetchone()[0])
+
+    def latest_history_ids(self) -> dict[str, int]:
+        """The newest history id of every article that has history."""
+        with self._db.read() as db:
+            rows = db.execute("SELECT article_id, MAX(id) FROM article_history "
+                              "GROUP BY article_id").fetchall()
+        return {article_id: int(newest) for article_id, newest in rows}
+
+    # -- for other modules -----------------------------------------------------------------
+
+    def exclusive(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
+        """Hold a lock named `name` that every host sharing this database respects.
+
+        On SQLite (one host) it holds nothing: callers also hold a local file lock. Raises
+        `StoreBusy` after `timeout` seconds.
+        """
+        return self._db.exclusive(name, timeout)
+
+    def read_connection(self) -> AbstractContextManager[Connection]:
+        """A connection for read-only queries written with `?` or `:name` placeholders."""
+        return self._db.read()
+
+    @property
+    def sql_functions(self) -> dict[str, str]:
+        """This database's spelling of the JSON and date expressions `Insights` uses."""
+        return self._db.functions
+
     # -- internals -------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._db.write()
 
-    def _version(self) -> int:
-        row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    def _version(self, db: Connection) -> int:
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return row[0] or 0
 
     def _migrate(self) -> None:
         with self._write() as db:
+            # Inside the write transaction: two processes (or hosts) opening a new database
+            # at once must not both apply the same migration.
+            self._db.lock_schema(db)
             db.execute("CREATE TABLE IF NOT EXISTS schema_version ("
                        "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            # Read inside the write transaction: two processes opening a new file at once
-            # must not both apply the same migration.
-            current = self._version()
+            current = self._version(db)
             if current > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path} has schema version {current}, newer than this Suggester "
+                    f"{self.location} has schema version {current}, newer than this Suggester "
                     f"knows ({SCHEMA_VERSION}) — upgrade Suggester before opening it")
             for number, statements in enumerate(_MIGRATIONS[current:], start=current + 1):
                 for statement in statements:
-                    db.execute(statement)
+                    if isinstance(statement, _AppendOnly):
+                        for sql in self._db.append_only(statement.table):
+                            db.execute(sql)
+                    else:
+                        db.execute(_fill(statement, self._db.ddl))
                 db.execute("INSERT INTO schema_version VALUES (?, ?)", (number, _now()))
 
 
@@ -464,9 +519,16 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+def _new_id(cursor: Any) -> int:
+    """The id an `INSERT … RETURNING id` made (SQLite 3.35+ and PostgreSQL both have it)."""
+    return int(cursor.fetchone()[0])
+
+
+def _fill(statement: str, ddl: Mapping[str, str]) -> str:
+    """Put the database's column types into a schema statement (`{id}`, `{timestamp}`…)."""
+    for key, value in ddl.items():
+        statement = statement.replace("{" + key + "}", value)
+    return statement
 
 
 def _dumps(value: Any) -> str:
@@ -518,12 +580,12 @@ def _check_username(username: str) -> str:
 
 def _suggestion(row: tuple) -> SuggestionRecord:
     (id_, created_at, inquiry, channel, audience, analysis, passages, grounded, draft,
-     timings) = row
+     timings, drafter) = row
     return SuggestionRecord(
         id=id_, created_at=datetime.fromisoformat(created_at), inquiry_masked=inquiry,
         channel=channel, audience=audience, analysis=json.loads(analysis),
         passages=json.loads(passages), grounded=bool(grounded), draft_text=draft,
-        timings=json.loads(timings),
+        timings=json.loads(timings), drafter=json.loads(drafter),
     )
 
 

@@ -25,8 +25,16 @@ def log_many(store: Store, rows: Sequence[tuple[datetime, dict[str, Any]]]) -> l
     stamps = [(_stamp(when), suggestion_id) for (when, _), suggestion_id in zip(rows, ids,
                                                                                strict=True)]
     # The Store stamps rows with the current time and has no API to change it (on purpose).
-    with closing(sqlite3.connect(store.path)) as db, db:
-        db.executemany("UPDATE suggestions SET created_at = ? WHERE id = ?", stamps)
+    if store.path is not None:
+        with closing(sqlite3.connect(store.path)) as db, db:
+            db.executemany("UPDATE suggestions SET created_at = ? WHERE id = ?", stamps)
+        return ids
+    with store.read_connection() as db:  # PostgreSQL: an autocommit connection of the Store
+        db.execute("BEGIN")
+        for stamp, suggestion_id in stamps:
+            db.execute("UPDATE suggestions SET created_at = ? WHERE id = ?",
+                       (stamp, suggestion_id))
+        db.execute("COMMIT")
     return ids
 
 

@@ -16,14 +16,17 @@ from suggester.store import Store, StoreError
 NOW = datetime(2024, 5, 31, 3, 0, tzinfo=UTC)  # 12:00 KST on Friday 31 May
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "suggester.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> Store:
+    """The same figures from a SQLite file and from a PostgreSQL database."""
+    if request.param == "sqlite":
+        return Store(tmp_path / "suggester.sqlite3")
+    return Store(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
 def insights(store: Store) -> Insights:
-    return Insights(store.path)
+    return Insights(store)
 
 
 def days_ago(days: float, hours: float = 0) -> datetime:
@@ -178,7 +181,8 @@ def test_corrections_count_removed_and_added_types(store, insights):
 
 # -- reading safely, at scale -------------------------------------------------------------------
 
-def test_insights_read_only(store, insights):
+def test_insights_read_only(tmp_path):
+    insights = Insights(Store(tmp_path / "suggester.sqlite3"))
     with insights._read() as db, pytest.raises(sqlite3.OperationalError, match="readonly"):
         db.execute("DELETE FROM suggestions")
 

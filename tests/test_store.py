@@ -1,12 +1,15 @@
-"""The SQLite store on a real file: round trips, masking on write, validation, users, history."""
+"""The store on a real SQLite file and on a real PostgreSQL server, with the same tests:
+round trips, masking on write, validation, users, history, schema versions, threads."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.pool import ThreadPool
 
 import pytest
 
@@ -20,8 +23,11 @@ from suggester.store import (
     UnknownSuggestion,
 )
 
+from conftest import free_port
+
 PHONE = "010-2345-6789"
 INQUIRY = f"환불 언제 되나요? 연락은 {PHONE} 로 주세요. 주문번호 20261123-000123"
+TABLES = {"schema_version", "suggestions", "feedback", "users", "article_history", "kb_revision"}
 
 
 @pytest.fixture
@@ -29,10 +35,47 @@ def db_path(tmp_path):
     return tmp_path / "data" / "suggester.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, db_path):
+    """Where a store lives: a SQLite file path, or the URL of a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return db_path
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def store(db_path):
-    with Store(db_path) as opened:
+def store(target):
+    with Store(target) as opened:
         yield opened
+
+
+def raw_sql(target, sql, params=()):
+    """Run one statement on the database itself, past the Store; return its rows."""
+    if isinstance(target, str):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as raw:
+            cursor = raw.execute(sql.replace("?", "%s"), params or None)
+            return cursor.fetchall() if cursor.description else []
+    with closing(sqlite3.connect(target)) as raw, raw:
+        return raw.execute(sql, params).fetchall()
+
+
+def raw_error(target):
+    """What the database driver raises when a statement is refused."""
+    if isinstance(target, str):
+        import psycopg
+
+        return psycopg.Error
+    return sqlite3.Error
+
+
+def stored_text(target) -> bytes:
+    """Everything the database keeps: SQLite's file, WAL and shared memory; every row in PG."""
+    if isinstance(target, str):
+        return "\n".join(str(row[0]) for table in sorted(TABLES)
+                         for row in raw_sql(target, f"SELECT t::text FROM {table} t")).encode()
+    return database_bytes(target)
 
 
 def log(store, inquiry=INQUIRY, **changes):
@@ -53,14 +96,22 @@ def database_bytes(path):
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
-def test_opening_creates_the_folder_the_schema_and_wal_mode(db_path):
-    with Store(db_path) as store:
+def test_opening_creates_the_schema(target):
+    with Store(target) as store:
         assert store.schema_version == SCHEMA_VERSION
+    if isinstance(target, str):
+        tables = {row[0] for row in raw_sql(
+            target, "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public'")}
+    else:
+        tables = {row[0] for row in raw_sql(target, "SELECT name FROM sqlite_master")}
+    assert TABLES <= tables
+
+
+def test_a_sqlite_file_is_created_with_its_folder_in_wal_mode(db_path):
+    Store(db_path).close()
     assert db_path.exists()
-    with closing(sqlite3.connect(db_path)) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
-    assert {"schema_version", "suggestions", "feedback", "users", "article_history"} <= tables
+    assert raw_sql(db_path, "PRAGMA journal_mode")[0][0] == "wal"
 
 
 def test_suggestion_round_trip(store):
@@ -85,15 +136,15 @@ def test_inquiry_is_masked_but_order_number_kept(store):
     assert "20261123-000123" in record.inquiry_masked
 
 
-def test_no_raw_personal_data_reaches_the_file(db_path):
-    store = Store(db_path)
+def test_no_raw_personal_data_reaches_the_database(target):
+    store = Store(target)
     suggestion_id = log(
         store, draft_text=f"{PHONE} 로 연락드리겠습니다.",
         analysis={"risk_flags": [f"personal data: {PHONE}"], "quote": "신한 110-123-456789"})
     store.record_feedback(suggestion_id, verdict="edited",
                           final_text=f"고객님 {PHONE} 로 연락드릴게요. 메일 minji@naver.com")
     store.close()
-    raw = database_bytes(db_path)
+    raw = stored_text(target)
     for secret in (PHONE, "01023456789", "110-123-456789", "minji@naver.com"):
         assert secret.encode() not in raw
     assert "[전화번호]".encode() in raw
@@ -175,14 +226,12 @@ def test_corrections_list_the_latest_correction_per_inquiry(store):
     assert (inquiry, types) == ("배송이 안 와요", ["shipping_delay"])
 
 
-def test_users_passwords_are_hashed_and_checked(store, db_path):
+def test_users_passwords_are_hashed_and_checked(store, target):
     assert not store.has_users()
     user = store.add_user("minji", "correct horse", role="editor")
     assert user.username == "minji" and user.role == "editor"
     assert store.has_users()
-    with closing(sqlite3.connect(db_path)) as raw:
-        stored_hash = raw.execute(
-            "SELECT password_hash FROM users WHERE username = 'minji'").fetchone()[0]
+    stored_hash = raw_sql(target, "SELECT password_hash FROM users WHERE username = 'minji'")[0][0]
     assert stored_hash != "correct horse" and "correct horse" not in stored_hash
     assert store.verify_password("minji", "correct horse") == user
     assert store.verify_password("minji", "wrong horse!") is None
@@ -229,13 +278,15 @@ def test_history_keeps_every_version_in_order(store):
         store.article_version("refund-when", ids[2])  # belongs to another article
 
 
-def test_history_is_append_only(store, db_path):
+def test_history_is_append_only(store, target):
     store.record_article_version("refund-when", version=1, author="minji", action="publish",
                                  source="# v1")
-    with closing(sqlite3.connect(db_path)) as raw:
-        for sql in ("DELETE FROM article_history", "UPDATE article_history SET source = 'x'"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                raw.execute(sql)
+    refused = ["DELETE FROM article_history", "UPDATE article_history SET source = 'x'"]
+    if isinstance(target, str):
+        refused.append("TRUNCATE article_history")
+    for sql in refused:
+        with pytest.raises(raw_error(target), match="append-only"):
+            raw_sql(target, sql)
     assert [h.source for h in store.article_history("refund-when")] == ["# v1"]
 
 
@@ -272,9 +323,9 @@ def test_concurrent_writes_lose_no_rows(store):
     assert len(rows) == len({r.id for r in rows}) == threads * per_thread
 
 
-def test_two_stores_on_one_file_share_writes(db_path):
-    # The CLI and the server open the same file from two processes; two connections stand in.
-    with Store(db_path) as first, Store(db_path) as second:
+def test_two_stores_on_one_database_share_writes(target):
+    # The CLI and the server (or two hosts) open the same database; two stores stand in.
+    with Store(target) as first, Store(target) as second:
         def work(store, tag):
             for i in range(20):
                 log(store, inquiry=f"{tag} {i}")
@@ -288,14 +339,14 @@ def test_two_stores_on_one_file_share_writes(db_path):
         assert len(first.recent_suggestions(100)) == 40
 
 
-def test_reopening_keeps_the_data(db_path):
-    with Store(db_path) as store:
+def test_reopening_keeps_the_data(target):
+    with Store(target) as store:
         suggestion_id = log(store)
         store.record_feedback(suggestion_id, verdict="used")
         store.add_user("minji", "correct horse")
         store.record_article_version("refund-when", version=1, author="minji",
                                      action="publish", source="# v1")
-    with Store(db_path) as store:
+    with Store(target) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get_suggestion(suggestion_id).inquiry_masked.startswith("환불 언제")
         assert [f.verdict for f in store.feedback_for(suggestion_id)] == ["used"]
@@ -310,9 +361,94 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(db_path):
         Store(db_path)
 
 
-def test_a_newer_schema_is_refused(db_path):
-    Store(db_path).close()
-    with closing(sqlite3.connect(db_path)) as raw, raw:
-        raw.execute("INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
+def test_a_newer_schema_is_refused(target):
+    Store(target).close()
+    raw_sql(target, "INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match="newer than this Suggester knows"):
-        Store(db_path)
+        Store(target)
+
+
+def test_an_old_database_is_migrated_on_open(target):
+    Store(target).close()
+    raw_sql(target, "DELETE FROM schema_version WHERE version = ?", (SCHEMA_VERSION,))
+    raw_sql(target, "DROP TABLE kb_revision")  # the newest migration, undone
+    with Store(target) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.kb_revision() == 0
+
+
+def test_every_history_entry_bumps_the_kb_revision(store):
+    assert store.kb_revision() == 0 and store.latest_history_ids() == {}
+    first = store.record_article_version("refund-when", version=1, author="minji",
+                                         action="publish", source="# v1")
+    other = store.record_article_version("shipping-late", version=1, author="bora",
+                                         action="draft", source="# draft")
+    newest = store.record_article_version("refund-when", version=2, author="minji",
+                                          action="publish", source="# v2")
+    assert store.kb_revision() == 3
+    assert store.latest_history_ids() == {"refund-when": newest, "shipping-late": other}
+    assert first < newest
+
+
+def test_postgres_reaches_the_same_database_from_a_second_store(postgres_url):
+    with Store(postgres_url) as first, Store(postgres_url) as second:
+        assert first.shared
+        first.record_article_version("a", version=1, author="x", action="publish", source="s")
+        assert second.kb_revision() == 1
+
+
+def test_an_unreachable_postgres_names_host_and_port_but_not_the_password():
+    port = free_port()  # nothing listens there
+    with pytest.raises(StoreError) as caught:
+        Store(f"postgresql://cx:s3cret-pw@127.0.0.1:{port}/suggester")
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}/suggester" in message and "SUGGESTER_DATABASE_URL" in message
+    assert "s3cret-pw" not in message
+
+
+def test_postgres_recovers_when_the_server_drops_its_connections(postgres_url):
+    with Store(postgres_url) as store:
+        with ThreadPool(3) as pool:  # several pooled connections, all about to be dropped
+            pool.map(lambda _: store.has_users(), range(6))
+        raw_sql(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(StoreError, match="lost the connection"):
+            store.has_users()
+        assert store.has_users() is False  # the next call connects afresh
+
+
+def test_a_postgres_database_of_another_application_is_refused(postgres_url):
+    raw_sql(postgres_url, "CREATE TABLE suggestions (something_else INTEGER)")
+    with pytest.raises(StoreError, match="not a usable Suggester database"):
+        Store(postgres_url)
+
+
+def test_exclusive_locks_span_stores_on_postgres(target):
+    from suggester.database import StoreBusy
+
+    with Store(target) as first, Store(target) as second:
+        with first.exclusive("publish", timeout=1):
+            if isinstance(target, str):
+                started = time.monotonic()
+                with pytest.raises(StoreBusy, match="publish lock"), \
+                        second.exclusive("publish", timeout=0.3):
+                    pass
+                assert time.monotonic() - started < 2
+            else:  # one host: the publish file lock serialises, the store adds nothing
+                with second.exclusive("publish", timeout=0.3):
+                    pass
+        with second.exclusive("publish", timeout=1):
+            pass
+
+
+def test_stores_opening_a_new_database_at_once_migrate_it_once(target):
+    # Several workers (or hosts) start together on an empty database.
+    with ThreadPool(4) as pool:
+        stores = pool.map(lambda _: Store(target), range(4))
+    try:
+        assert {store.schema_version for store in stores} == {SCHEMA_VERSION}
+        versions = raw_sql(target, "SELECT version FROM schema_version ORDER BY version")
+        assert [row[0] for row in versions] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        for store in stores:
+            store.close()

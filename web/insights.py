@@ -27,7 +27,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _insights() -> Insights:
-    return Insights(current_app.extensions["suggester.store"].path)
+    return Insights(current_app.extensions["suggester.store"])
 
 
 def _window() -> Window:
