@@ -42,13 +42,39 @@ KNOWN_SECTIONS = (SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS, *INTER
 QUESTION_PREFIX = re.compile(r"^Q\s*[.:)]\s*")
 ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a slug; also the file name
 
-MAX_FILE_BYTES = 1024 * 1024
+# markdown-it-py reads ~50 KB of dense markup a second here, and its inline parser is quadratic
+# in a block's length ("[[[[…"): these bounds keep parsing any accepted file to a second or two.
+# The largest shipped article is ~6 KB, its longest block ~2,000 characters.
+MAX_FILE_BYTES = 64 * 1024
+MAX_BLOCK_CHARS = 5_000
+MAX_YAML_DEPTH = 20  # `tags: [a, b]` is depth 2
 _FENCE = "---"
 _markdown = MarkdownIt("commonmark")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
-    """Safe YAML that keeps dates as text, so a bad date is a lint finding, not a crash."""
+    """Safe YAML that keeps dates as text, so a bad date is a lint finding, not a crash.
+
+    Aliases are refused: ten nested `*a` expand a few lines into a billion values (the "billion
+    laughs"), and front matter never needs them. So is nesting past a few levels, which PyYAML
+    would follow until Python's recursion limit, seconds later.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        problem = ("aliases (*name) are not allowed: write the value out"
+                   if self.check_event(yaml.AliasEvent) else
+                   f"values are nested more than {MAX_YAML_DEPTH} levels deep"
+                   if self._depth >= MAX_YAML_DEPTH else "")
+        if problem:
+            raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _FrontMatterLoader.add_constructor(
@@ -219,13 +245,19 @@ def parse_article(data: bytes | str, path: Path | str) -> Article:
     if closing is None:
         raise ArticleError(path, 1, "front matter is not closed: add a '---' line after the "
                                     "YAML fields")
-    meta = _load_front_matter("\n".join(lines[1:closing]), path)
+    front_matter = "\n".join(lines[1:closing])
+    if len(front_matter) > MAX_BLOCK_CHARS:  # PyYAML reads ~10,000 values a second
+        raise ArticleError(path, 2, f"front matter is {len(front_matter):,} characters long (the "
+                                    f"limit is {MAX_BLOCK_CHARS:,}): keep to the fields in "
+                                    "kb/README.md")
+    meta = _load_front_matter(front_matter, path)
     meta_lines = {
         match.group(1): number + 2
         for number, line in enumerate(lines[1:closing])
         if (match := re.match(r"^([A-Za-z_][\w-]*)\s*:", line))
     }
     body_line = closing + 2  # 1-based number of the first body line
+    check_markdown_size(lines[closing + 1:], path, body_line)
     sections = _section_tree(lines[closing + 1:], body_line)
     return Article(path=path, meta=meta, meta_lines=meta_lines, sections=sections,
                    body_line=body_line, source=text)
@@ -249,10 +281,33 @@ def _decode(data: bytes | str, path: Path) -> str:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             raise ArticleError(path, 1, f"file is too large (limit {MAX_FILE_BYTES:,} bytes): "
                                         "split it into several articles")
+        if match := _LONE_SURROGATE.search(text):  # e.g. "\ud800" sent in JSON: not UTF-8-able
+            raise ArticleError(path, text.count("\n", 0, match.start()) + 1,
+                               "not valid Unicode text (a lone surrogate): save it as UTF-8")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise ArticleError(path, 1, "file is empty: an article needs front matter and sections")
     return text
+
+
+def check_markdown_size(lines: list[str], path: Path, first_line: int = 1) -> None:
+    """Refuse Markdown the parser cannot read quickly: raise `ArticleError` with `path:line`."""
+    size = sum(len(line) + 1 for line in lines)
+    if size > MAX_FILE_BYTES:
+        raise ArticleError(path, first_line, f"text is too large ({size:,} characters; the "
+                                             f"limit is {MAX_FILE_BYTES:,}): split it into "
+                                             "several articles")
+    start, block = 0, 0
+    for number, line in enumerate(lines):
+        if not line.strip(" \t"):  # blank for Markdown (only spaces and tabs end a block)
+            block = 0
+            continue
+        start = number if not block else start
+        block += len(line) + 1
+        if block > MAX_BLOCK_CHARS:
+            raise ArticleError(path, first_line + start,
+                               f"a paragraph, list or table of over {MAX_BLOCK_CHARS:,} "
+                               "characters without a blank line: split it with blank lines")
 
 
 def _load_front_matter(source: str, path: Path) -> dict[str, Any]:
@@ -267,8 +322,9 @@ def _load_front_matter(source: str, path: Path) -> dict[str, Any]:
         raise ArticleError(path, 2, f"malformed YAML in front matter: {exc}") from exc
     except RecursionError as exc:
         raise ArticleError(path, 2, "front matter is nested too deeply") from exc
-    except (ValueError, TypeError) as exc:
-        raise ArticleError(path, 2, f"front matter has a value YAML cannot read: {exc}") from exc
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # e.g. `!!int ""`
+        raise ArticleError(path, 2, f"front matter has a value YAML cannot read: "
+                                    f"{exc or type(exc).__name__}") from exc
     if meta is None:
         return {}
     if not isinstance(meta, dict):
@@ -342,8 +398,11 @@ def find_article_path(kb_dir: Path, article_id: str) -> Path | None:
     """The file of an article id, in whichever type folder it is."""
     for article_type in ARTICLE_TYPES:
         path = kb_dir / article_type / f"{article_id}.md"
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # e.g. a name over the file system's 255 bytes: no such article
+            continue
     return None
 
 

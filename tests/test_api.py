@@ -103,3 +103,43 @@ def test_every_response_carries_a_strict_content_security_policy(client, path):
     policy = client.get(path).headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_an_unusable_database_is_a_503_that_names_it(app, client):
+    store = app.extensions["suggester.store"]
+    store.close()  # as good as a database server that went away
+    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"})
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "database_unavailable" and body["message_ko"]
+
+
+# -- found by fuzzing (tests/test_fuzz_api.py, tests/test_fuzz_articles.py) --------------------
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/api/suggest", b'{"inquiry": "\\ud800"}', "invalid_inquiry"),
+    ("/api/suggest", b'{"inquiry": "a", "customer_name": "\\udfff"}', "invalid_customer_name"),
+    ("/api/feedback", b'{"suggestion_id": "\\ud800", "verdict": "used"}', "invalid_suggestion_id"),
+    ("/api/feedback", b'{"suggestion_id": "x", "verdict": "used", "corrected_types": ["\\ud800"]}',
+     "invalid_corrected_types"),
+])
+def test_lone_surrogates_in_json_text_are_refused(client, path, body, code):
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"] == code
+
+
+def test_json_nested_deeper_than_the_decoder_goes_is_malformed(client):
+    response = client.post("/api/suggest", data="[" * 5000 + "]" * 5000,
+                           content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"] == "malformed_json"
+
+
+def test_k_zero_is_refused_not_replaced_by_the_default(client):
+    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요", "k": 0})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_k"
+
+
+def test_article_id_longer_than_a_file_name_is_not_found(client):
+    response = client.get("/api/articles/" + "a" * 300)
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suggester.articles import parse_article, read_article
+from suggester.articles import find_article_path, parse_article, read_article
 from suggester.errors import ArticleError
 
 from conftest import DATA
@@ -115,3 +115,35 @@ def test_huge_file_is_refused_not_parsed():
 def test_missing_file_is_an_article_error(tmp_path):
     with pytest.raises(ArticleError, match="cannot read"):
         read_article(tmp_path / "nope.md")
+
+
+# -- found by fuzzing (tests/test_fuzz_articles.py) ---------------------------------------------
+
+BILLION_LAUGHS = "\n".join(["---", "id: x", "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+                            *(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]"
+                              for p, n in zip("abcdefgh", "bcdefghi", strict=True)),
+                            "category: *i", "---", ""])
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "words"),
+    [
+        (BILLION_LAUGHS, 4, "aliases (*name) are not allowed"),
+        ("---\nid: x\nversion: !!int ''\n---\n", 2, "value YAML cannot read"),
+        ("---\nid: x\ncategory: " + "[" * 50 + "x" + "]" * 50 + "\n---\n", 3, "nested more than"),
+        ("---\nid: x\ntags: [" + "a, " * 2000 + "a]\n---\n", 2, "front matter is 6,"),
+        ("---\nid: x\n---\n## 요약\nok\n\n" + "[" * 6000 + "\n", 7, "without a blank line"),
+        ("---\nid: x\n---\n## 요약\n\n" + "- 항목\n" * 1100, 6, "without a blank line"),
+        ("---\nid: x\n---\n## 요약\n\n" + "가" * 30_000, 1, "too large"),
+        ("---\nid: x\n---\n## 요약\n\ud800\n", 5, "lone surrogate"),
+    ],
+)
+def test_hostile_sources_raise_article_error_with_line(source, line, words):
+    with pytest.raises(ArticleError) as caught:
+        parse_article(source, Path("kb/articles/faq/bad.md"))
+    assert caught.value.line == line
+    assert words in caught.value.message
+
+
+def test_article_id_longer_than_a_file_name_has_no_file(tmp_path):
+    assert find_article_path(tmp_path, "a" * 300) is None

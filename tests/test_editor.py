@@ -268,9 +268,45 @@ def test_preview_reports_lint_findings(editor):
 def test_a_long_korean_article_fits_in_the_form(editor, editor_app):
     # Form-encoded, each Korean character takes 9 bytes: far past the API's 64 KB limit.
     path = kb_path(editor_app, "returned-item-damaged", "exception")
-    long_text = "반품된 상품이 손상된 경우의 안내 문장이에요. " * 1500
+    # ~55 KB in paragraphs: under MAX_FILE_BYTES, and no block over MAX_BLOCK_CHARS.
+    long_text = "\n\n".join(["반품된 상품이 손상된 경우의 안내 문장이에요. " * 100] * 8)
     source = path.read_text(encoding="utf-8").replace("## 요약\n", f"## 요약\n{long_text}\n", 1)
     response = save(editor, "returned-item-damaged", source, action="draft")
     assert response.status_code == 302
     pending = editor_app.extensions["suggester.store"].article_history("returned-item-damaged")
     assert long_text.strip() in pending[-1].source
+
+
+# -- found by fuzzing (tests/test_fuzz_articles.py) ---------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b'{"source": "---\\nid: x\\n---\\n\\ud800"}',
+                                  b'{"source": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_preview_refuses_sources_no_utf8_file_can_hold(editor, body):
+    token = open_editor(editor, "return-policy")["token"]
+    response = editor.post("/editor/preview", data=body, content_type="application/json",
+                           headers={"X-CSRF-Token": token})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_source"
+
+
+def test_preview_of_an_oversized_paragraph_is_a_message_not_markup(editor):
+    token = open_editor(editor, "return-policy")["token"]
+    source = "---\nid: return-policy\n---\n## 요약\n" + "[" * 6000
+    response = editor.post("/editor/preview", json={"source": source},
+                           headers={"X-CSRF-Token": token})
+    body = response.get_json()
+    assert response.status_code == 200 and "without a blank line" in body["html"]
+    assert any("without a blank line" in f["message"] for f in body["findings"])
+
+
+def test_overlong_article_id_is_not_found(editor):
+    assert editor.get("/editor/" + "a" * 300 + "/edit").status_code == 404
+
+
+@pytest.mark.parametrize("article_id", ["\\udfff", "../etc/passwd", "x" * 300])
+def test_preview_refuses_an_article_id_that_is_not_an_id(editor, article_id):
+    token = open_editor(editor, "return-policy")["token"]
+    body = b'{"source": "---\\nid: x\\n---\\n", "article_id": "' + article_id.encode() + b'"}'
+    response = editor.post("/editor/preview", data=body, content_type="application/json",
+                           headers={"X-CSRF-Token": token})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_article_id"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -20,6 +22,10 @@ SUGGEST_FIELDS = {"inquiry": str, "audience": str, "channel": str, "customer_nam
                   "order_id": str, "k": int}
 FEEDBACK_FIELDS = {"suggestion_id": str, "verdict": str, "final_text": str,
                    "corrected_types": list}
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+# JSON may escape half a UTF-16 pair ("\ud800"): Python keeps it, but no UTF-8 text (SQLite,
+# Kiwi, the response) can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def suggester() -> Suggester:
@@ -36,7 +42,11 @@ def json_body(fields: dict[str, type], required: tuple[str, ...]) -> dict[str, A
         raise InputError("send a JSON body with Content-Type: application/json",
                          code="unsupported_media_type",
                          korean="Content-Type: application/json 형식의 JSON 본문을 보내 주세요.")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # Python's JSON decoder stops at ~1,000 levels: "[[[[…"
+        raise InputError("the JSON body is nested too deeply", code="malformed_json",
+                         korean="본문 JSON이 너무 깊게 중첩되어 있습니다.") from None
     if body is None:
         raise InputError("the body is not valid JSON", code="malformed_json",
                          korean="본문이 올바른 JSON이 아닙니다.")
@@ -57,6 +67,11 @@ def json_body(fields: dict[str, type], required: tuple[str, ...]) -> dict[str, A
                                   or (expected is int and isinstance(value, bool))):
             raise InputError(f"{name} must be a {expected.__name__}", code=f"invalid_{name}",
                              korean=f"{name} 필드의 형식이 올바르지 않습니다.")
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and _LONE_SURROGATE.search(text) for text in texts):
+            raise InputError(f"{name} is not valid Unicode text (a lone surrogate such as "
+                             "\\ud800)", code=f"invalid_{name}",
+                             korean=f"{name} 필드에 올바르지 않은 문자가 있습니다.")
     return body
 
 
@@ -70,7 +85,7 @@ def suggest():
     result = suggester().suggest(
         body["inquiry"], audience=body.get("audience"), channel=body.get("channel") or "chat",
         customer_name=body.get("customer_name"), order_id=body.get("order_id"),
-        k=body.get("k") or 5)
+        k=5 if body.get("k") is None else body["k"])
     return jsonify(result.to_dict())
 
 
@@ -86,6 +101,12 @@ def feedback():
         body["suggestion_id"], verdict=body["verdict"], final_text=body.get("final_text"),
         corrected_types=corrected)
     return jsonify(feedback_id=feedback_id, suggestion_id=body["suggestion_id"]), 201
+
+
+@bp.get("/openapi.yaml")
+def openapi():
+    """This API's OpenAPI description (web/openapi.yaml)."""
+    return current_app.response_class(OPENAPI.read_bytes(), mimetype="application/yaml")
 
 
 @bp.get("/health")
