@@ -144,8 +144,13 @@ class Indexer:
     # -- sync -------------------------------------------------------------------------------
 
     def sync(self, *, rebuild: bool = False, progress: bool = False,
-             only: Iterable[Path] | None = None) -> SyncReport:
-        """Bring both indexes in line with the KB (or with just the articles in `only`)."""
+             only: Iterable[Path] | None = None,
+             checkpoint: Callable[[str], None] | None = None) -> SyncReport:
+        """Bring both indexes in line with the KB (or with just the articles in `only`).
+
+        `checkpoint("dense-written")` is called between the Chroma and the BM25 writes (the
+        crash tests pause there).
+        """
         with self._lock:
             if rebuild:
                 self._drop_everything()
@@ -170,7 +175,12 @@ class Indexer:
             report.unchanged = len(desired) - len(to_write)
             vectors = self._vectors(to_write, report, progress)
             _write_chroma(collection, to_write, vectors, stale)
-            if report.changed or set(stored) != set(desired) or self._lexical_outdated():
+            if checkpoint is not None:
+                checkpoint("dense-written")
+            # Compared by fingerprint, not by id: after a crash between the two writes Chroma
+            # is current while the BM25 records still hold the old text of the same chunks.
+            if report.changed or _fingerprints(stored) != _fingerprints(desired) \
+                    or self._lexical_outdated():
                 report.generation = self._write_lexical(list(desired.values()))
             else:
                 report.generation = self.generation()
@@ -248,7 +258,8 @@ class Indexer:
             made_by = json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer")
         except (OSError, ValueError):
             return True
-        return made_by != self.tokenizer.version
+        # The version is the class's: checking it must not load Kiwi (seconds at each start).
+        return made_by != (self._tokenizer or KiwiTokenizer).version
 
     def _write_lexical(self, chunks: list[Chunk]) -> int:
         chunks = sorted(chunks, key=lambda c: c.id)
@@ -312,6 +323,32 @@ class Indexer:
                 problems.append("BM25 index: built by another tokenizer version")
         return VerifyReport(expected=len(expected), problems=problems)
 
+    def repair(self) -> list[str]:
+        """Verify, and sync when the index differs from the files; return the differences.
+
+        Articles skipped for lint errors are left out: syncing cannot fix those. An index
+        never built is left to `suggester index` (with a cold cache that takes minutes).
+        """
+        if not self.generation():
+            return []
+        try:
+            problems = self.verify().problems
+        except SearchIndexError as exc:
+            if isinstance(exc, ChromaUnavailable):
+                raise
+            problems = [str(exc)]  # e.g. a generation without its chunk records
+        fixable = [p for p in problems if not p.startswith("article skipped:")]
+        if fixable:
+            for problem in fixable[:20]:
+                log.warning("index differs from the articles: %s", problem)
+            report = self.sync()
+            log.warning("index repaired: %s", report.summary())
+        return fixable
+
+
+def _fingerprints(chunks: dict[str, Chunk]) -> dict[str, str]:
+    return {i: c.fingerprint for i, c in chunks.items()}
+
 
 def _differences(store: str, expected: dict[str, str], actual: dict[str, str]) -> list[str]:
     problems = [f"{store}: missing chunk {i}" for i in sorted(expected) if i not in actual]
@@ -374,12 +411,14 @@ def load_chunks(settings: Settings, generation: int | None = None) -> list[Chunk
     # Generations are written once and never changed, so a parsed one can be reused: a
     # publish then does not re-read 10k records that the server already holds.
     key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _CHUNK_MEMO:
+    # Read into a local: another thread may clear the memo between our store and our read.
+    chunks = _CHUNK_MEMO.get(key)
+    if chunks is None:
         with path.open(encoding="utf-8") as lines:
             chunks = tuple(Chunk.from_record(json.loads(line)) for line in lines if line.strip())
         _CHUNK_MEMO.clear()  # keep only the newest: old generations are not read again
         _CHUNK_MEMO[key] = chunks
-    return list(_CHUNK_MEMO[key])
+    return list(chunks)
 
 
 def _atomic_write(path: Path, text: str) -> None:

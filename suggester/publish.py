@@ -1,21 +1,36 @@
 """The safe write path of an article: validate → history → atomic write → re-index that article.
 
-Every change an editor makes goes through `Publisher`:
+Every change an editor makes goes through `Publisher`, in this order:
 
 1. lint the new source against the rest of the KB; any error refuses the save (`path:line`);
 2. stage the new file (a temp file in the same folder, fsynced) — a full disk or a read-only
    folder fails here, before anything is recorded;
-3. append the version to the store's `article_history` (author, action, full source), so a
-   crash after this point can lose the file change but never a version;
+3. append the version to the store's `article_history` (author, action, full source);
 4. `os.replace` the temp file over the article and fsync the folder: readers see the old or
-   the new file, never a torn one;
-5. re-index only that article; retrievers pick up the new lexical generation at their next
-   query.
+   the new file, never a torn one. This rename is the moment the publish happens;
+5. re-index only that article (Chroma, then a new BM25 generation); retrievers pick up the new
+   lexical generation at their next query.
 
 All of it runs under an `fcntl` lock (`data_dir/publish.lock`), so two editors or processes
 never interleave. A draft of an article that is currently published goes to history only: the
 file — and so what agents are served — stays the published version until the draft is
 published.
+
+What a crash (kill -9, power cut) at each point leaves, and what `recover` — run by `suggester
+serve` before it serves anything — makes of it:
+
+- before 3: the old file and a staging file, which `recover` deletes. Nothing was published.
+- between 3 and 4: the old file, and a history entry for a version that was never served. The
+  entry stays (history is append-only: no version an editor submitted is lost, and it can be
+  restored), and `recover` appends the file's actual state after it, author `recovery`, so an
+  article's last history entry is always the version agents are served. (With a shared
+  database the history is also what hosts replicate from: other hosts apply the entry, and
+  `serve` catches up before `recover` runs, so there the interrupted publish completes.)
+- after 4: the new file, whose history entry was written before it; the index may be behind
+  the file, and `recover` re-syncs it (`Indexer.repair`).
+
+A history entry therefore exists for every version that was ever served, and the file is always
+a whole version.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from suggester.articles import (
     ARTICLE_ID,
@@ -44,17 +60,26 @@ from suggester.articles import (
     parse_article,
     read_article,
 )
+from suggester.database import StoreBusy, StoreError
 from suggester.errors import ArticleError, SuggesterError
 from suggester.index import Indexer
 from suggester.lint import ERROR, Finding, lint_source
 from suggester.settings import Settings
 from suggester.store import ArticleVersion, Store
 
+if TYPE_CHECKING:
+    from suggester.replicate import Replica
+
 log = logging.getLogger(__name__)
 
-# Test hook for the crash-during-publish test (issue 7): seconds to sleep between the history
-# entry and the file replace. Deliberately not a documented setting.
+# Test hook for the crash-during-publish tests: "SECONDS" sleeps between the history entry and
+# the file replace; "POINT:SECONDS" sleeps at one of PAUSE_POINTS instead. While it sleeps,
+# data_dir/PAUSE_MARKER names the point, so a test knows when to kill the server. Deliberately
+# not a documented setting.
 TEST_DELAY_ENV = "SUGGESTER_TEST_PUBLISH_DELAY"
+PAUSE_POINTS = ("staged", "recorded", "replaced", "dense-written")
+PAUSE_MARKER = "test-publish-paused"
+RECOVERY_AUTHOR = "recovery"  # author of a file's state recorded after an interrupted publish
 LOCK_FILE = "publish.lock"
 _STAGING_SUFFIX = ".publishing.tmp"  # not *.md, so a leftover is never read as an article
 BASELINE_AUTHOR = "kb-file"  # author of a file's state recorded before its first edit here
@@ -147,11 +172,12 @@ class Publisher:
     """Save, publish, archive and restore articles safely; one per app (thread-safe)."""
 
     def __init__(self, settings: Settings, store: Store, *, indexer: Indexer | None = None,
-                 lock_timeout: float = 30.0) -> None:
+                 lock_timeout: float = 30.0, replica: Replica | None = None) -> None:
         self.settings = settings
         self.store = store
         self._indexer = indexer
         self.lock_timeout = lock_timeout
+        self.replica = replica  # with a shared database: catch up with other hosts first
 
     @property
     def indexer(self) -> Indexer:
@@ -224,7 +250,11 @@ class Publisher:
 
     def _save(self, action: str, source: str, *, author: str, article_id: str | None,
               base: str | None) -> SaveResult:
-        with publish_lock(self.settings, timeout=self.lock_timeout):
+        with publish_lock(self.settings, timeout=self.lock_timeout), self._hosts_lock():
+            if self.replica is not None:
+                # Another host may have published this article a moment ago: bring the file
+                # up to date, so the edit-conflict check and the version see that publish.
+                self.replica.apply()
             change = self._prepare(action, normalise(source), author, article_id, base)
             if change.history_only:
                 return change.result(history_id=self._record_change(change), file_written=False)
@@ -233,6 +263,16 @@ class Publisher:
             generation, index_error = self._reindex(change.target)
         return change.result(history_id=history_id, file_written=True, generation=generation,
                              index_error=index_error)
+
+    @contextlib.contextmanager
+    def _hosts_lock(self) -> Iterator[None]:
+        """One publish at a time across every app server sharing the database."""
+        try:
+            with self.store.exclusive("publish", timeout=self.lock_timeout):
+                yield
+        except StoreBusy as exc:
+            raise PublishBusy(str(exc), "다른 서버에서 게시 작업이 진행 중입니다. 잠시 후 다시 "
+                                        "시도하세요.") from exc
 
     def _prepare(self, action: str, source: str, author: str, article_id: str | None,
                  base: str | None) -> _Change:
@@ -303,27 +343,33 @@ class Publisher:
         try:
             return self.store.record_article_version(article_id, version=version,
                                                      author=author, action=action, source=source)
-        except sqlite3.Error as exc:  # e.g. a read-only data dir
+        except (sqlite3.Error, StoreError) as exc:  # e.g. a read-only data dir
             raise WriteFailed(
-                f"cannot record the version in {self.store.path} ({exc}); nothing was changed",
+                f"cannot record the version in {self.store.location} ({exc}); nothing was "
+                "changed",
                 "편집 이력을 기록하지 못해 저장하지 않았습니다(데이터 폴더가 읽기 전용이거나 "
                 "가득 참). 관리자에게 확인을 요청하세요.") from exc
 
     def _write(self, target: Path, text: str, record: Callable[[], int]) -> int:
         try:
             with _staged(target, text) as commit:
+                self._pause("staged")
                 history_id = record()
-                _test_pause()
+                self._pause("recorded")
                 commit()
+                self._pause("replaced")
         except OSError as exc:
             raise write_error(exc, target) from exc
         return history_id
+
+    def _pause(self, point: str) -> None:
+        _test_pause(self.settings, point)
 
     def _reindex(self, target: Path) -> tuple[int, str]:
         # The file is saved and is the source of truth: an index failure is reported, not
         # raised, so the editor knows the save happened and what to run.
         try:
-            return self.indexer.sync(only=[target]).generation, ""
+            return self.indexer.sync(only=[target], checkpoint=self._pause).generation, ""
         except Exception as exc:  # noqa: BLE001 - Chroma and bm25s raise many types
             log.exception("re-indexing %s failed", target)
             return 0, (f"saved, but re-indexing failed ({exc}): run `suggester index` "
@@ -427,13 +473,89 @@ def remove_stale_staging(settings: Settings) -> int:
 
     Safe at any time: it holds the publish lock, so no live publish owns such a file.
     """
-    removed = 0
     with publish_lock(settings):
-        for leftover in settings.kb_dir.glob(f"*/.*{_STAGING_SUFFIX}"):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-                removed += 1
+        return _remove_staging(settings)
+
+
+def _remove_staging(settings: Settings) -> int:
+    removed = 0
+    for leftover in settings.kb_dir.glob(f"*/.*{_STAGING_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
     return removed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovery:
+    """What `recover` found and did."""
+
+    staging_removed: int
+    history_recorded: list[str]
+    index_repaired: list[str]
+    index_error: str = ""
+
+    def summary(self) -> str:
+        parts = []
+        if self.staging_removed:
+            parts.append(f"removed {self.staging_removed} staging file(s) of an interrupted "
+                         "publish")
+        if self.history_recorded:
+            parts.append("recorded the served version of "
+                         f"{', '.join(self.history_recorded)} after an interrupted publish")
+        if self.index_repaired:
+            parts.append(f"re-synced the index ({len(self.index_repaired)} difference(s), "
+                         f"e.g. {self.index_repaired[0]})")
+        if self.index_error:
+            parts.append(f"index not checked: {self.index_error}")
+        return "start-up check: " + ("; ".join(parts) or
+                                     "the articles, their history and the index agree")
+
+
+def recover(settings: Settings, store: Store, *, indexer: Indexer | None = None) -> Recovery:
+    """Put the KB back in order after a crash, before serving; see the module docstring.
+
+    Deletes staging files, ends each article's history with the version its file holds, and
+    re-syncs the index where it differs from the files. Holds the publish lock throughout.
+    An index that cannot be checked (Chroma unreachable) is logged, not raised: suggestions
+    fall back to BM25, and stopping the server would help no one.
+    """
+    index_error = ""
+    repaired: list[str] = []
+    with publish_lock(settings):
+        removed = _remove_staging(settings)
+        recorded = list(_record_served_versions(settings, store))
+        try:
+            repaired = (indexer or Indexer(settings)).repair()
+        except Exception as exc:  # noqa: BLE001 - Chroma raises many types; serving goes on
+            index_error = str(exc)
+            log.warning("start-up index check skipped: %s", exc)
+    for article_id in recorded:
+        log.warning("%s: its last history entry was never written to the file (a publish was "
+                    "interrupted); recorded the file's version after it", article_id)
+    return Recovery(staging_removed=removed, history_recorded=recorded,
+                    index_repaired=repaired, index_error=index_error)
+
+
+def _record_served_versions(settings: Settings, store: Store) -> Iterator[str]:
+    """Append the file's state where an article's last history entry is not the file."""
+    for path in discover(settings.kb_dir):
+        history = store.article_history(path.stem)
+        if not history:
+            continue  # nothing published here yet: the file is its own history
+        try:
+            article = read_article(path)
+        except ArticleError:
+            continue  # lint and the editor show a broken file; publishing it repairs it
+        last = history[-1]
+        pending_draft = last.action == "draft" and article.status != "draft"
+        if last.source == article.source or pending_draft:
+            continue
+        store.record_article_version(path.stem, version=article.version,
+                                     author=RECOVERY_AUTHOR,
+                                     action=_ACTION_BY_STATUS.get(article.status, "draft"),
+                                     source=article.source)
+        yield path.stem
 
 
 @contextlib.contextmanager
@@ -470,11 +592,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _test_pause() -> None:
+def _test_pause(settings: Settings, point: str) -> None:
     raw = os.environ.get(TEST_DELAY_ENV, "")
+    if not raw:
+        return
+    wanted, _, seconds = raw.rpartition(":")
+    if (wanted or "recorded") != point:
+        return
     with contextlib.suppress(ValueError):
-        if float(raw) > 0:
-            time.sleep(float(raw))
+        if float(seconds) > 0:
+            (settings.data_dir / PAUSE_MARKER).write_text(point, encoding="utf-8")
+            time.sleep(float(seconds))
 
 
 def write_error(exc: OSError, path: Path) -> WriteFailed:
@@ -483,11 +611,16 @@ def write_error(exc: OSError, path: Path) -> WriteFailed:
         return WriteFailed(f"cannot write {path}: the disk is full; free some space and retry",
                            "디스크 공간이 부족해 저장하지 못했습니다. 공간을 확보한 뒤 다시 "
                            "시도하세요. 기존 문서는 그대로입니다.")
+    if exc.errno == errno.EFBIG:
+        return WriteFailed(f"cannot write {path}: a file size limit was reached (ulimit -f or "
+                           "the file system's); raise the limit or free space and retry",
+                           "파일 크기 제한에 걸려 저장하지 못했습니다(디스크 할당량 또는 "
+                           "ulimit -f). 관리자에게 확인을 요청하세요. 기존 문서는 그대로입니다.")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return WriteFailed(f"cannot write {path}: the folder is read-only or not writable by "
                            "this process; fix its permissions",
-                           "문서 폴더에 쓸 수 없습니다(읽기 전용이거나 권한이 없음). 관리자에게 "
-                           "권한 확인을 요청하세요. 기존 문서는 그대로입니다.")
+                           f"{path.parent} 폴더에 쓸 수 없습니다(읽기 전용이거나 권한이 없음). "
+                           "관리자에게 권한 확인을 요청하세요. 기존 문서는 그대로입니다.")
     return WriteFailed(f"cannot write {path}: {exc.strerror or exc}",
                        f"파일을 저장하지 못했습니다({exc.strerror or exc}). 기존 문서는 "
                        "그대로입니다.")

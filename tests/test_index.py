@@ -128,6 +128,27 @@ def test_verify_detects_a_stale_bm25_record(small_settings, small_kb):
     assert any(p.startswith("BM25 index: stale chunk refund-when#예상 문의") for p in problems)
 
 
+
+def test_a_crash_between_the_chroma_and_bm25_writes_is_repaired(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    path = small_kb / "faq" / "refund-when.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("즉시 복원", "1일 후 복원"),
+                    encoding="utf-8")
+
+    def crash(point: str) -> None:
+        raise KeyboardInterrupt(point)  # the process dies here
+
+    try:
+        Indexer(small_settings).sync(only=[path], checkpoint=crash)
+    except KeyboardInterrupt:
+        pass
+    problems = Indexer(small_settings).verify().problems
+    assert problems and all(p.startswith("BM25 index: stale chunk") for p in problems)
+    # Chroma is already current: only the fingerprints show that BM25 is not.
+    assert Indexer(small_settings).repair() == problems
+    assert Indexer(small_settings).verify().ok
+    assert Indexer(small_settings).repair() == []
+
 def test_rebuild_starts_clean_and_reuses_cached_vectors(small_settings):
     Indexer(small_settings).sync()
     report = Indexer(small_settings).sync(rebuild=True)

@@ -15,6 +15,7 @@ from suggester import publish as publish_module
 from suggester.articles import read_article
 from suggester.index import Indexer, load_chunks, read_generation
 from suggester.publish import (
+    RECOVERY_AUTHOR,
     ArticleNotFound,
     EditConflict,
     LintFailed,
@@ -22,6 +23,7 @@ from suggester.publish import (
     Publisher,
     WriteFailed,
     publish_lock,
+    recover,
     remove_stale_staging,
     source_hash,
 )
@@ -314,3 +316,48 @@ def test_leftovers_of_a_crashed_publish_are_removed(indexed, path):
     leftover.write_text("half an article", encoding="utf-8")
     assert remove_stale_staging(indexed) == 1
     assert not leftover.exists() and path.exists()
+
+
+def test_recover_ends_the_history_with_the_served_version(publisher, path, indexed):
+    publisher.publish(path.read_text(encoding="utf-8"), author="editor-kim", article_id=ARTICLE)
+    served = path.read_text(encoding="utf-8")
+    # What a publish killed between its history entry and its file replace leaves behind.
+    interrupted = served.replace("version: 3", "version: 4").replace("3~5영업일", "9영업일")
+    publisher.store.record_article_version(ARTICLE, version=4, author="editor-lee",
+                                           action="publish", source=interrupted)
+    (path.parent / f".{path.name}.x1y2.publishing.tmp").write_text(interrupted, "utf-8")
+    before = publisher.store.article_history(ARTICLE)
+
+    outcome = recover(indexed, publisher.store)
+    assert (outcome.staging_removed, outcome.history_recorded) == (1, [ARTICLE])
+    assert outcome.index_repaired == [] and outcome.index_error == ""
+    after = publisher.store.article_history(ARTICLE)
+    assert after[:-1] == before  # the interrupted version stays, restorable
+    assert (after[-1].author, after[-1].version, after[-1].source) == (RECOVERY_AUTHOR, 3, served)
+    assert path.read_text(encoding="utf-8") == served
+    assert recover(indexed, publisher.store).summary().endswith(
+        "the articles, their history and the index agree")
+
+
+def test_recover_leaves_a_pending_draft_alone(publisher, path, indexed):
+    publisher.save_draft(path.read_text(encoding="utf-8").replace("3~5영업일", "초안"),
+                         author="editor-kim", article_id=ARTICLE)
+    assert recover(indexed, publisher.store).history_recorded == []
+    assert publisher.pending_draft(ARTICLE) is not None
+
+
+def test_recover_repairs_an_index_behind_the_files(publisher, path, indexed):
+    path.write_text(path.read_text(encoding="utf-8").replace("3~5영업일", fresh_words()),
+                    encoding="utf-8")  # as if killed after the replace, before re-indexing
+    outcome = recover(indexed, publisher.store)
+    assert outcome.index_repaired and "re-synced the index" in outcome.summary()
+    assert Indexer(indexed).verify().ok
+
+
+def test_recover_starts_even_when_chroma_is_unreachable(publisher, indexed):
+    from conftest import free_port
+
+    unreachable = replace(indexed, chroma_host="127.0.0.1", chroma_port=free_port())
+    outcome = recover(unreachable, publisher.store)
+    assert outcome.index_error and "index not checked" in outcome.summary()
+

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from suggester.errors import InputError, SearchIndexError, SuggesterError
 from suggester.service import Suggester
 from suggester.settings import Settings, load_settings
-from suggester.store import Store, UnknownArticleVersion, UnknownSuggestion
+from suggester.store import StoreError, UnknownArticleVersion, UnknownSuggestion, open_store
 
 _HERE = Path(__file__).parent
 MAX_BODY_BYTES = 64 * 1024
@@ -44,10 +44,18 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     if test_config:
         app.config.update(test_config)
     settings = settings or load_settings()
-    store = Store(settings.database_path)
+    store = open_store(settings)
     app.extensions["suggester.settings"] = settings
     app.extensions["suggester.store"] = store
     app.extensions["suggester.service"] = Suggester(settings, store=store)
+    if store.shared:
+        # Other app servers publish too: poll the shared revision in the background (started
+        # by the first request, so in each gunicorn worker rather than before the fork).
+        from suggester.replicate import Replica
+
+        replica = Replica(settings, store)
+        app.extensions["suggester.replica"] = replica
+        app.before_request(replica.ensure_polling)
 
     # Flask's defaults already hold SECRET_KEY = None, so setdefault would never set it.
     if not app.config.get("SECRET_KEY"):
@@ -111,6 +119,13 @@ def _register_error_handlers(app: Flask) -> None:
         return _error("index_unavailable", str(exc),
                       "검색 색인을 사용할 수 없습니다. 관리자에게 `suggester index` 실행을 "
                       "요청해 주세요.", 503)
+
+    @app.errorhandler(StoreError)
+    def database_unavailable(exc: StoreError):
+        log.error("database unavailable: %s", exc)
+        return _error("database_unavailable", str(exc),
+                      "데이터베이스를 사용할 수 없습니다. 잠시 후 다시 시도하고, 계속되면 "
+                      "관리자에게 알려 주세요.", 503)
 
     @app.errorhandler(SuggesterError)
     def suggester_error(exc: SuggesterError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import escape
 
 from suggester.articles import (
     ARTICLE_ID,
@@ -33,6 +35,7 @@ from suggester.articles import (
     STATUSES,
     TAXONOMY,
     Article,
+    check_markdown_size,
     discover,
     find_article_path,
     parse_article,
@@ -56,6 +59,7 @@ from web.auth import current_user, refusal
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
 MAX_ID_CHARS = 80
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\ud800": no UTF-8 file can hold it
 MAX_SOURCE_CHARS = MAX_FILE_BYTES  # a character is at least a byte: every valid article fits
 # A form-encoded Korean character takes 9 bytes, so the API's 64 KB body limit would refuse an
 # article of ~7,000 characters; editors get room for the largest article the parser accepts.
@@ -103,7 +107,8 @@ def publisher() -> Publisher:
         settings = extensions["suggester.settings"]
         retriever = extensions["suggester.service"].retriever
         indexer = Indexer(settings, embedder=retriever.embedder, tokenizer=retriever.tokenizer)
-        extensions["suggester.publisher"] = Publisher(settings, _store(), indexer=indexer)
+        extensions["suggester.publisher"] = Publisher(
+            settings, _store(), indexer=indexer, replica=extensions.get("suggester.replica"))
     return extensions["suggester.publisher"]
 
 
@@ -231,14 +236,23 @@ def archive(article_id: str):
 @bp.post("/preview")
 def preview():
     """Rendered HTML and lint findings of the source being edited (for the live preview)."""
-    body: Any = request.get_json(silent=True) if request.is_json else request.form
+    try:
+        body: Any = request.get_json(silent=True) if request.is_json else request.form
+    except RecursionError:  # "[[[[…" deeper than Python's JSON decoder goes
+        body = None
     body = body if hasattr(body, "get") else {}
     source, article_id = body.get("source"), body.get("article_id")
-    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS:
-        return jsonify(error="invalid_source", message="send the article source as 'source'",
-                       message_ko="문서 내용(source)을 보내 주세요."), 400
-    article_id = article_id if isinstance(article_id, str) and article_id else None
-    findings = publisher().check(source, article_id=article_id)
+    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS \
+            or _LONE_SURROGATE.search(source):
+        return jsonify(error="invalid_source",
+                       message=f"send the article source as 'source': UTF-8 text of at most "
+                               f"{MAX_SOURCE_CHARS:,} characters",
+                       message_ko=f"문서 내용(source)을 {MAX_SOURCE_CHARS:,}자 이하의 텍스트로 "
+                                  "보내 주세요."), 400
+    if article_id not in (None, "") and not (isinstance(article_id, str) and _is_id(article_id)):
+        return jsonify(error="invalid_article_id", message="article_id must be an article's id",
+                       message_ko="문서 ID(article_id) 형식이 올바르지 않습니다."), 400
+    findings = publisher().check(source, article_id=article_id or None)
     return jsonify(html=_preview_html(source), findings=_findings_view(findings))
 
 
@@ -395,6 +409,10 @@ def _is_draft(article: Article | None, showing_draft: bool) -> bool:
 # -- small helpers ----------------------------------------------------------------------------
 
 
+def _is_id(text: str) -> bool:
+    return len(text) <= MAX_ID_CHARS and ARTICLE_ID.fullmatch(text) is not None
+
+
 def _path_or_none(article_id: str) -> Path | None:
     if not ARTICLE_ID.fullmatch(article_id):
         return None
@@ -434,6 +452,10 @@ def _preview_html(source: str) -> str:
         closing = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
         if closing is not None:
             text = "\n".join(lines[closing + 1:])
+    try:
+        check_markdown_size(text.split("\n"), Path("preview"))
+    except ArticleError as exc:  # too big to render in time; the findings say where
+        return f'<p class="preview-error">{escape(exc.message)}</p>'
     return render_markdown(text)
 
 
