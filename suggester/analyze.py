@@ -56,6 +56,16 @@ FLAG_ARTICLES: dict[str, str | None] = {
     "repeated_contact": "repeated-contact",
 }
 
+# A flag the cue rules missed is raised when the KB agrees: the retrieval is grounded, its first
+# passage belongs to one of these articles, and the analyzer's first type is that article's
+# category. Cue rules cannot list every way to say "송금으로 하자" or "하얀 화면만 나와요"; on
+# fresh dev items the cues alone caught 6 of 11 off-platform and 3 of 9 outage messages.
+KB_FLAG_ARTICLES: dict[str, frozenset[str]] = {
+    "off_platform": frozenset({"off-platform-payment", "off-platform-fraud-victim"}),
+    "outage": frozenset({"outage-response", "site-down-cannot-pay", "outage-missed-deadline"}),
+    "fraud": frozenset({"fraud-report"}),
+}
+
 # Scoring weights, measured on eval/golden/dev.jsonl (see the module docstring for signals).
 _RANK_DECAY = 0.5        # weight of the n-th passage: decay ** n
 # How strongly a raised flag votes for its article's category: counterfeit, off-platform and
@@ -189,7 +199,12 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(?<!가상)(?<!정산)(?<!환불)계좌\s*(로|으로)\s*(보내|입금|송금|이체|쏴)",
         r"(직접|따로)\s*(입금|송금|계좌\s*이체)", r"직거래",
         r"(안전\s*결제|결제)\s*링크", r"링크\s*(로|를)?\s*(결제|보내)",
-        r"앱\s*(밖|외부)\s*(에서|로)", r"외부\s*(거래|결제|링크)"),
+        r"앱\s*(밖|외부)\s*(에서|로)", r"외부\s*(거래|결제|링크)",
+        # Money sent person to person through a payment app, cash or a posted account number.
+        r"(토스|네이버\s*페이|카카오\s*페이|페이코|페이팔)\s*(로|으로)?\s*(송금|보내|입금|이체)",
+        r"(앱|안전\s*결제)\s*말고", r"현금\s*(으로|거래|직거래|만나)",
+        r"계좌\s*번호\s*(를|을)?\s*(채팅|문자|알려|올렸|보내)",
+        r"(오픈\s*카톡|오카|오픈\s*채팅방?)\s*(주소|링크|으로|로|에서)"),
     "fraud": _cues(
         r"잠수", r"먹튀", r"바꿔\s*치기", r"사기\s*(당|꾼|피해|범|신고|같아요|인\s*것\s*같)",
         r"채팅\s*(방)?\s*(을|에서)?\s*나가", r"연락\s*(이|을)?\s*(두절|끊|차단)",
@@ -209,7 +224,11 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(튕|안\s*(열|켜|들어가)|멈|꺼져|안\s*돼)",
         r"(아무것도|아무\s*것도|전부|다)\s*안\s*(눌|돼|되)",
         r"결제\s*(가|를)?\s*(누르면|하면|할\s*때마다)\s*계속\s*(오류|에러|실패)",
-        r"(카드|결제\s*수단)\s*(를|을)?\s*바꿔도\s*(안|계속)"),
+        r"(카드|결제\s*수단)\s*(를|을)?\s*바꿔도\s*(안|계속)",
+        # The service itself down or under maintenance, not one feature misused.
+        r"(점검\s*중|서버\s*점검)", r"(하얀|흰|빈)\s*화면", r"터졌",
+        r"로그인\s*(이|자체)?\s*(안|불가|못)",
+        r"(열리자마자|켜자마자|실행하자마자)\s*(꺼|종료|튕)", r"로딩\s*만"),
     "repeated_contact": _cues(
         r"몇\s*번\s*(을|째|이나)?\s*(말|얘기|문의|연락|전화|물어)",
         r"(두|세|네|다섯|[2-9])\s*번\s*째\s*(문의|연락|전화|상담|말|얘기)",
@@ -521,6 +540,12 @@ class Analyzer:
         start = time.perf_counter()
         scores = self._scores(text, kb, retrieval, risks, memory, query_vector)
         types = self._types(text, kb, scores)
+        kb_risks = self._kb_risks(text, kb, retrieval, types, risks)
+        if kb_risks:
+            risks = {name: risks.get(name) or kb_risks[name] for name in FLAGS
+                     if name in risks or name in kb_risks}
+            urgency = _urgency(text, risks, sentiment)
+            flags = [_flag(kb, name, risks, text) for name in risks]
         timings["types_ms"] = _ms(start)
         return Analysis(inquiry_types=types, audience=who, audience_source=source,
                         urgency=urgency, sentiment=sentiment, risk_flags=flags,
@@ -546,6 +571,26 @@ class Analyzer:
             for category, vote in _neighbour_votes(memory, query_vector, tokens).items():
                 scores[category] += _KNN_WEIGHT * vote
         return scores
+
+    def _kb_risks(self, text: str, kb: _Knowledge, retrieval: RetrievalResult | None,
+                  types: list[TypeScore], risks: Mapping[str, list[Span]]) -> dict[str, list[Span]]:
+        """Flags the KB raises (see KB_FLAG_ARTICLES), with the inquiry's words the flag's
+        article shares as evidence."""
+        if retrieval is None or not retrieval.grounded or not retrieval.passages or not types:
+            return {}
+        top = retrieval.passages[0].chunk
+        raised: dict[str, list[Span]] = {}
+        for name, articles in KB_FLAG_ARTICLES.items():
+            if name in risks or top.article_id not in articles \
+                    or kb.categories.get(top.article_id) != types[0].category:
+                continue
+            if name == "outage" and _OUTAGE_PAST.search(text) and not _OUTAGE_NOW.search(text):
+                continue
+            shared = set(self.tokenizer(text)) & set(self.tokenizer(top.text))
+            spans = [Span(start=i, end=i + len(word), text=word)
+                     for word in sorted(shared, key=text.find) if (i := text.find(word)) >= 0]
+            raised[name] = spans or [Span(start=0, end=len(text), text=text)]
+        return raised
 
     def _types(self, text: str, kb: _Knowledge, scores: dict[str, float]) -> list[TypeScore]:
         ordered = sorted(((s, c) for c, s in scores.items() if s > 0), reverse=True)

@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import bm25s
@@ -100,6 +100,7 @@ class LexicalIndex:
     def __init__(self, chunk_ids: Sequence[str], model: bm25s.BM25 | None) -> None:
         self.chunk_ids = list(chunk_ids)
         self._model = model
+        self._position = {chunk_id: i for i, chunk_id in enumerate(self.chunk_ids)}
 
     @classmethod
     def build(cls, chunk_ids: Sequence[str], token_lists: Sequence[list[str]]) -> LexicalIndex:
@@ -136,16 +137,35 @@ class LexicalIndex:
         """
         if self._model is None or not tokens:
             return 1.0 if tokens else 0.0
+        return self._weighted_share(tokens, lambda documents: len(documents) == 0)
+
+    def covered_share(self, tokens: list[str], chunk_ids: set[str]) -> float:
+        """IDF-weighted share of the query's tokens that at least one of `chunk_ids` uses.
+
+        Measured on the top article: an inquiry the KB covers finds its rare words in the
+        article it ranks first, while an uncovered one (수선, 보관) borrows only common ones.
+        """
+        if self._model is None or not tokens:
+            return 0.0 if tokens else 1.0
+        wanted = {self._position[c] for c in chunk_ids if c in self._position}
+        return self._weighted_share(tokens, lambda documents: bool(wanted.intersection(
+            documents.tolist())))
+
+    def _weighted_share(self, tokens: list[str],
+                        counts: Callable[[np.ndarray], bool]) -> float:
+        """IDF-weighted share of the distinct tokens whose documents satisfy `counts`."""
         indptr = self._model.scores["indptr"]
+        indices = self._model.scores["indices"]
         total = len(self.chunk_ids)
-        weights = {}
+        whole = counted = 0.0
         for token in set(tokens):
             column = self._model.vocab_dict.get(token)
-            frequency = 0 if column is None else int(indptr[column + 1] - indptr[column])
-            weights[token] = (np.log((total + 1) / (frequency + 0.5)), frequency == 0)
-        whole = sum(weight for weight, _ in weights.values())
-        unseen = sum(weight for weight, missing in weights.values() if missing)
-        return float(unseen / whole) if whole else 0.0
+            documents = (indices[0:0] if column is None
+                         else indices[indptr[column]:indptr[column + 1]])
+            weight = float(np.log((total + 1) / (len(documents) + 0.5)))
+            whole += weight
+            counted += weight if counts(documents) else 0.0
+        return counted / whole if whole else 0.0
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk, in `chunk_ids` order."""

@@ -103,6 +103,21 @@ def test_outage_is_critical(analyze):
     assert "#incident" in escalation.text
 
 
+def test_the_kb_raises_a_flag_the_cue_words_miss(analyze):
+    text = "수수료 안 내게 그냥 송금으로 거래하자는데 괜찮나요"
+    assert "off_platform" not in find_risks(text)  # no cue word says it...
+    analysis = analyze(text)
+    assert "off_platform" in analysis.flags  # ...the KB's off-platform article does
+    flag = analysis.flag("off_platform")
+    assert flag.evidence and all(text[s.start:s.end] == s.text for s in flag.evidence)
+    assert flag.escalation is not None
+
+
+def test_a_past_outage_is_not_raised_by_the_kb_either(analyze):
+    analysis = analyze("어제 앱 오류 때문에 반품신청을 못했는데 그새 기간이 지나버렸어요")
+    assert "outage" not in analysis.flags
+
+
 def test_angry_customer_threatening_legal_action(analyze):
     result = analyze("몇 번을 말해야 돼요? 환불 안 해주면 소비자원에 신고하고 소송할 거예요")
     assert result.sentiment == "angry"
@@ -196,6 +211,11 @@ def test_audience_is_inferred_from_the_words(text, audience):
     ("판매자가 돈만 받고 잠수탔어요", {"fraud"}),
     ("혹시 이거 사기인가요? 가격이 너무 싸서요", set()),
     ("사이트 접속이 안돼요 지금 서버 터졌나요?", {"outage"}),
+    ("판매자가 카카오페이 송금으로 보내면 깎아준대요", {"off_platform"}),
+    ("카카오페이로 결제했는데 영수증은 어디서 봐요?", set()),
+    ("오픈카톡 링크 주면서 거기서 얘기하재요", {"off_platform"}),
+    ("홈페이지가 점검 중이라고만 나와요", {"outage"}),
+    ("점검 기준이 뭐예요? 검수에서 뭘 보나요", set()),
     ("어제 앱 오류 때문에 반품 신청을 못 했어요", set()),
     ("이걸로 벌써 네번째 문의드리는데 답이 없네요", {"repeated_contact"}),
     ("사이즈 교환 두 번째 요청인데 가능할까요", set()),

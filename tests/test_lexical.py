@@ -48,6 +48,17 @@ def test_unseen_share_measures_words_the_index_never_uses(tokenize):
     assert index.unseen_share(tokenize("채용 공고")) == 1.0
 
 
+def test_covered_share_measures_the_query_words_given_chunks_use(tokenize):
+    index = LexicalIndex.build(["refund", "ship"],
+                               [tokenize("환불은 3영업일 안에 완료돼요"),
+                                tokenize("판매자는 결제 후 발송해야 해요")])
+    assert index.covered_share(tokenize("환불 완료"), {"refund"}) == 1.0
+    assert index.covered_share(tokenize("환불 완료"), {"ship"}) == 0.0
+    assert 0.0 < index.covered_share(tokenize("환불 발송"), {"refund"}) < 1.0
+    # A word the KB never uses is a word the chunks cannot cover.
+    assert index.covered_share(tokenize("환불 수선"), {"refund"}) < 1.0
+
+
 def test_saved_index_answers_the_same(tokenize, tmp_path):
     index = LexicalIndex.build(["a", "b"], [tokenize("정산은 구매확정 다음 영업일"),
                                             tokenize("포인트는 1년 동안 유효")])

@@ -132,6 +132,18 @@ def test_articles_not_yet_in_effect_are_never_returned(small_settings, write_art
     assert "new-fee" not in result.article_ids()
 
 
+def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
+    plain = shipped_retriever.search("정산 언제 돼요", k=10)
+    as_buyer = shipped_retriever.search("정산 언제 돼요", k=10, prefer_audience="buyer")
+    audience = {p.article_id: p.chunk.audience for p in plain.candidates}
+    seller_articles = [a for a in plain.articles if audience[a] == "seller"]
+    assert seller_articles, "the query should find seller articles"
+    assert set(seller_articles) <= set(as_buyer.articles)  # pushed down, still there
+    for article in seller_articles:
+        assert as_buyer.articles.index(article) >= plain.articles.index(article)
+    assert any(as_buyer.articles.index(a) > plain.articles.index(a) for a in seller_articles)
+
+
 def test_wrong_audience_is_never_returned(small_settings, write_article):
     write_article("new-fee.md", FUTURE.replace("2099-01-01", "2026-01-01"), folder="policy")
     Indexer(small_settings).sync()

@@ -14,9 +14,9 @@ import hashlib
 import inspect
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +37,10 @@ RETRIEVAL_METRICS = ("hit@1", "hit@5", "recall@5", "mrr", "ndcg@5")
 QUERY_MODEL = f"{MODEL_NAME}:query"  # cache key: query vectors are not passage vectors
 NO_CATEGORY = "(none)"
 TOP_SHOWN = 10
+# The ranking agents actually see: hybrid with the guessed audience preferred and the
+# analyzer's types re-ranking ties (service.Suggester.suggest). A row of its own, so a change
+# that helps the plain hybrid but hurts what is served shows up.
+SERVED = "served"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +65,7 @@ class EvalReport:
     ragas: dict[str, Any]
     items: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
+    llm: dict[str, Any] = field(default_factory=dict)  # LLM drafting: accepted / rejected
 
     def figures(self) -> dict[str, float | None]:
         """Every headline figure under a dotted name: what thresholds.toml refers to."""
@@ -86,13 +91,15 @@ class EvalReport:
                     figures[f"suggestions.type_accuracy_{key}_corrections"] = corrections[key]
         for name, result in self.ragas.items():
             figures[f"ragas.{name}"] = result.get("value")
+        if "rejection_rate" in self.llm:
+            figures["llm.rejection_rate"] = self.llm["rejection_rate"]
         return figures
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "split": self.split, "systems": self.systems,
                 "meta": self.meta, "figures": self.figures(), "retrieval": self.retrieval,
                 "no_answer": self.no_answer, "suggestions": self.suggestions,
-                "ragas": self.ragas}
+                "ragas": self.ragas, "llm": self.llm}
 
 
 # -- the golden set -----------------------------------------------------------------------------
@@ -142,7 +149,11 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
             began = time.perf_counter()
             suggestion = suggester.suggest(item.inquiry, channel=item.channel, k=k, log=False)
             record["suggestion"] = checks.check_item(item, suggestion, leaks)
+            record["retrieval"][SERVED] = _served_entry(query, suggestion.retrieval)
             record["suggestion"]["ms"] = round((time.perf_counter() - began) * 1000, 1)
+            attempt = getattr(suggestion.draft, "llm", None)
+            if attempt is not None:
+                record["suggestion"]["llm"] = attempt.to_dict()
         records.append(record)
         hybrid.append(results["hybrid"])
         drafts.append(suggestion)
@@ -160,18 +171,42 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
     ragas_summary: dict[str, Any] = {}
     if ragas:
         clock = time.perf_counter()
-        ragas_summary = _score_ragas(items, hybrid, drafts, records, kb_chunks)
+        ragas_summary = _score_ragas(items, hybrid, drafts, records, kb_chunks, settings)
         timings["ragas_s"] = time.perf_counter() - clock
 
     queries = [_golden_query(i) for i in items]
     meta = run_meta(settings, started, timings, queries, k)
     meta.update(service=service_note if suggester is None else "suggester.service",
-                llm_endpoint=bool(_llm_endpoint()), leak_fingerprints=len(leaks))
+                llm_endpoint=settings.llm_configured, leak_fingerprints=len(leaks))
+    if settings.llm_configured:
+        meta["llm_model"] = settings.llm_model
     return EvalReport(
         name=f"golden/{split}", split=split, systems=systems,
-        retrieval=summarise_retrieval(queries, records, systems),
+        retrieval=summarise_retrieval(queries, records,
+                                      [*systems, SERVED] if suggester is not None else systems),
         no_answer=no_answer_scores(queries, hybrid), suggestions=suggestion_summary,
-        ragas=ragas_summary, items=records, meta=meta)
+        ragas=ragas_summary, items=records, meta=meta,
+        llm=llm_drafting_summary(settings, drafts))
+
+
+def llm_drafting_summary(settings: Settings, drafts: Sequence[Any]) -> dict[str, Any]:
+    """How often the validator refused the LLM's drafts, why, and how long they took."""
+    if not settings.llm_configured:
+        return {"skipped": "skipped (no LLM configured)"}
+    attempts = [a for d in drafts if d is not None
+                and (a := getattr(d.draft, "llm", None)) is not None]
+    asked = [a for a in attempts if a.status != "skipped"]
+    if not asked:
+        return {"skipped": "skipped (no grounded draft was sent to the LLM)"}
+    rejected = [a for a in asked if a.status == "rejected"]
+    latencies = sorted(a.latency_ms for a in asked)
+    return {"model": settings.llm_model, "asked": len(asked),
+            "accepted": len(asked) - len(rejected), "rejected": len(rejected),
+            "rejection_rate": len(rejected) / len(asked),
+            "not_grounded": len(attempts) - len(asked),
+            "reasons": dict(Counter(a.reason for a in rejected).most_common()),
+            "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 1),
+                           "p95": round(float(np.percentile(latencies, 95)), 1)}}
 
 
 def select_systems(systems: Iterable[str]) -> list[str]:
@@ -241,14 +276,15 @@ def _read_kb(settings: Settings) -> tuple[set[str], list[Chunk]]:
 
 
 def _score_ragas(items: list[GoldenItem], hybrid: list[RetrievalResult], drafts: list[Any],
-                 records: list[dict[str, Any]], kb_chunks: list[Chunk]) -> dict[str, Any]:
+                 records: list[dict[str, Any]], kb_chunks: list[Chunk],
+                 settings: Settings | None = None) -> dict[str, Any]:
     """Score the ragas metrics; per-item scores go into the item records."""
     from suggester.evaluation import ragas_metrics
 
     chunk_text = {c.id: c.text for c in kb_chunks}
     samples = [_ragas_sample(i, h, d, chunk_text)
                for i, h, d in zip(items, hybrid, drafts, strict=True)]
-    per_item, summary = ragas_metrics.score_samples(samples)
+    per_item, summary = ragas_metrics.score_samples(samples, settings)
     for record in records:
         if per_item.get(record["id"]):
             record["ragas"] = per_item[record["id"]]
@@ -314,7 +350,9 @@ def _taught(service: Any, retriever: Retriever, teach: list[GoldenItem],
             passages=[], grounded=item.grounded, draft_text="")
         store.record_feedback(suggestion_id, verdict="rejected",
                               corrected_types=item.expected_types)
-    suggester = make_suggester(service, retriever.settings, retriever, store)
+    # Only the analysis is measured here: drafting with an LLM again would only cost time.
+    settings = replace(retriever.settings, llm_base_url="")
+    suggester = make_suggester(service, settings, retriever, store)
     analyzer = getattr(suggester, "analyzer", None)
     if analyzer is not None and getattr(analyzer, "corrections", None) == 0:
         # The service did not read the store's corrections at start: teach the analyzer.
@@ -322,12 +360,6 @@ def _taught(service: Any, retriever: Retriever, teach: list[GoldenItem],
             analyzer.learn(item.inquiry, item.expected_types)
         return suggester, "analyzer.learn"
     return suggester, "store corrections"
-
-
-def _llm_endpoint() -> str:
-    from suggester.evaluation.ragas_metrics import llm_endpoint
-
-    return llm_endpoint()
 
 
 # -- retrieval, shared with the external benchmarks ---------------------------------------------
@@ -366,6 +398,14 @@ def search_all(retriever: Retriever, query: Query, systems: Sequence[str],
         record["retrieval"][system] = entry
         results[system] = result
     return record, results
+
+
+def _served_entry(query: Query, retrieval: RetrievalResult) -> dict[str, Any]:
+    ranked = retrieval.article_ids()
+    entry: dict[str, Any] = {"top": ranked[:TOP_SHOWN]}
+    if query.answerable:
+        entry.update(retrieval_scores(ranked, query.relevant))
+    return entry
 
 
 def summarise_retrieval(queries: Sequence[Query], records: Sequence[dict[str, Any]],
