@@ -54,6 +54,7 @@ def main(ctx: click.Context, kb_dir: str | None, data_dir: str | None) -> None:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # and this every LLM request
 
 
 @main.command()
@@ -84,6 +85,12 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
     from suggester.index import Indexer
 
     indexer = Indexer(context.settings)
+    if context.settings.database_url and not verify:
+        from suggester.store import open_store
+
+        # Index what the other hosts serve, not this host's possibly older files.
+        with open_store(context.settings) as store:
+            click.echo(_catch_up(context.settings, store, indexer=indexer))
     if verify:
         report = indexer.verify()
         for problem in report.problems:
@@ -149,20 +156,25 @@ def search(context: _Context, query: str, audience: str | None, category: str | 
               help="How many passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full JSON response.")
 @click.option("--no-log", is_flag=True, help="Do not record this suggestion in the database.")
+@click.option("--stream", is_flag=True,
+              help="Show the LLM's draft on stderr as it is written (with an LLM configured).")
 @pass_context
 def suggest(context: _Context, inquiry: str, channel: str, audience: str | None,
             customer_name: str | None, order_id: str | None, k: int, as_json: bool,
-            no_log: bool) -> None:
+            no_log: bool, stream: bool) -> None:
     """Analyse INQUIRY and draft a grounded reply, as the console does."""
     import json
 
     from suggester.service import Suggester
-    from suggester.store import Store
+    from suggester.store import open_store
 
-    store = None if no_log else Store(context.settings.database_path)
+    store = None if no_log else open_store(context.settings)
     result = Suggester(context.settings, store=store).suggest(
         inquiry, audience=audience, channel=channel, customer_name=customer_name,
-        order_id=order_id, k=k, log=not no_log)
+        order_id=order_id, k=k, log=not no_log,
+        on_token=(lambda token: click.echo(token, nl=False, err=True)) if stream else None)
+    if stream and result.draft.llm is not None:
+        click.echo(err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -174,7 +186,8 @@ def suggest(context: _Context, inquiry: str, channel: str, audience: str | None,
         evidence = ", ".join(f"\"{span.text}\"" for span in flag.evidence)
         click.secho(f"위험: {flag.name} — {evidence}", fg="red")
     state = "근거 있음" if result.draft.grounded else f"근거 없음 ({result.draft.reason})"
-    click.secho(f"\n[답변 초안 · {state}]", bold=True)
+    drafter = f" · {_drafter_label(result.draft)}" if result.draft.llm else ""
+    click.secho(f"\n[답변 초안 · {state}{drafter}]", bold=True)
     click.echo(result.draft.cited_text)
     for citation in result.draft.citations:
         click.echo(f"  [{citation.number}] {citation.article_id} · {citation.title} · "
@@ -192,6 +205,17 @@ def suggest(context: _Context, inquiry: str, channel: str, audience: str | None,
     click.echo(f"\n({total:.0f} ms)")
 
 
+def _drafter_label(draft: Any) -> str:
+    """Who wrote the draft, in the agent's words (the LLM's refusal reason included)."""
+    attempt = draft.llm
+    if draft.source == "llm":
+        return f"LLM 작성 ({attempt.model}, {attempt.latency_ms / 1000:.1f}초)"
+    if attempt is None or attempt.status == "skipped":
+        return "기본 작성 (LLM 사용 안 함: 근거 부족)"
+    reason = attempt.to_dict()["reason_ko"] or attempt.reason
+    return f"기본 작성 · LLM 초안 사용 안 함: {reason} — {attempt.detail}"
+
+
 @main.command()
 @click.option("--articles", type=click.IntRange(10, 5000), default=1000, show_default=True,
               help="Size of the synthetic KB.")
@@ -207,6 +231,35 @@ def bench(context: _Context, articles: int, quiet: bool) -> None:
     click.echo("\n".join(report.lines))
 
 
+@main.command(name="load-test")
+@click.option("--clients", type=click.IntRange(1, 500), default=50, show_default=True,
+              help="Concurrent agents posting to /api/suggest.")
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=60, show_default=True,
+              help="How long they keep asking.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="gunicorn workers of the server under test.")
+@click.option("--publish-every", type=click.FloatRange(0.5, 600), default=3.0,
+              show_default=True, help="Seconds between the editor's publishes.")
+@pass_context
+def load_test(context: _Context, clients: int, seconds: float, workers: int,
+              publish_every: float) -> None:
+    """Load a server on a copy of the KB while an editor publishes; print the figures.
+
+    Exits 1 on a 5xx, a connection error, a failed publish or a torn read.
+    """
+    from suggester.evaluation.load import load_test as run
+
+    report = run(context.settings, clients=clients, seconds=seconds, workers=workers,
+                 publish_every=publish_every, log=lambda line: click.echo(line, err=True))
+    click.echo("\n".join(report.lines()))
+    for problem in report.torn[:10] + report.connection_errors[:10]:
+        click.secho(problem, fg="red", err=True)
+    figures = report.figures()
+    failed = figures["status_5xx"] or figures["connection_errors"] or \
+        figures["failed_publishes"] or figures["torn_reads"] or report.server_errors
+    sys.exit(1 if failed else 0)
+
+
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default: $SUGGESTER_PORT or 8000).")
 @click.option("--host", default=None, help="Bind address (default: 127.0.0.1).")
@@ -217,14 +270,23 @@ def bench(context: _Context, articles: int, quiet: bool) -> None:
 @pass_context
 def serve(context: _Context, port: int | None, host: str | None, prod: bool,
           workers: int | None) -> None:
-    """Serve the web console and API (creates the first admin user when there is none)."""
-    from suggester.publish import remove_stale_staging
-    from suggester.store import Store
+    """Serve the web console and API (creates the first admin user when there is none).
+
+    Before serving, a start-up check puts things back in order after a crash: leftovers of an
+    interrupted publish, the articles' history and the index (see `suggester.publish.recover`).
+    """
+    from suggester.publish import recover
+    from suggester.store import open_store
     from web.auth import BOOTSTRAP_USERNAME, bootstrap_admin
 
     settings = context.settings
-    remove_stale_staging(settings)
-    password = bootstrap_admin(Store(settings.database_path))
+    store = open_store(settings)
+    if store.shared:
+        # First take in what other hosts published: `recover` would otherwise record this
+        # host's older files as the newest versions.
+        click.echo(_catch_up(settings, store))
+    click.echo(recover(settings, store).summary())
+    password = bootstrap_admin(store)
     if password:
         click.secho(f"처음 실행: 관리자 계정을 만들었습니다 / first run: created the admin user\n"
                     f"  username: {BOOTSTRAP_USERNAME}\n  password: {password}\n"
@@ -241,6 +303,13 @@ def serve(context: _Context, port: int | None, host: str | None, prod: bool,
     app.extensions["suggester.service"].warm_up()
     click.echo(f"serving on http://{bind_host}:{bind_port}")
     app.run(host=bind_host, port=bind_port, threaded=True)
+
+
+def _catch_up(settings: Settings, store: Any, *, indexer: Any = None) -> str:
+    """Write the articles other hosts published into this host's KB folder (and index)."""
+    from suggester.replicate import Replica
+
+    return Replica(settings, store, indexer=indexer).catch_up().summary()
 
 
 def _serve_with_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -327,24 +396,24 @@ def users() -> None:
 @pass_context
 def users_add(context: _Context, username: str, role: str, password_stdin: bool) -> None:
     """Create USERNAME; the password is asked twice (or read with --password-stdin)."""
-    from suggester.store import Store
+    from suggester.store import open_store
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with Store(context.settings.database_path) as store:
+    with open_store(context.settings) as store:
         user = store.add_user(username, password, role=role)
-    click.echo(f"created {user.role} {user.username!r} in {context.settings.database_path}")
+    click.echo(f"created {user.role} {user.username!r} in {store.location}")
 
 
 @users.command(name="list")
 @pass_context
 def users_list(context: _Context) -> None:
     """List every user with its role."""
-    from suggester.store import Store
+    from suggester.store import open_store
 
-    with Store(context.settings.database_path) as store:
+    with open_store(context.settings) as store:
         found = store.list_users()
     for user in found:
         click.echo(f"{user.username}\t{user.role}\t{user.created_at:%Y-%m-%d %H:%M} UTC")

@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suggester.chunks import Chunk
 from suggester.retrieve import RetrievalResult
 from suggester.textsim import bigram_share
 from suggester.tone import for_reading_aloud, to_formal
+
+if TYPE_CHECKING:
+    from suggester.llm import LLMAttempt
 
 CHANNELS = ("chat", "board", "phone")
 MAX_EXTRA_FACTS = 2
@@ -103,6 +106,8 @@ class Draft:
     citations: list[Citation]
     paragraphs: list[list[Sentence]] = field(default_factory=list)
     unfilled: list[str] = field(default_factory=list)
+    source: str = "composer"  # who wrote it: "composer" or "llm" (see suggester/llm.py)
+    llm: LLMAttempt | None = None  # the LLM's attempt, when one is configured
 
     @property
     def text(self) -> str:
@@ -122,6 +127,7 @@ class Draft:
             "sentences": [{"text": s.text, "citations": list(s.citations), "item": s.item}
                           for s in self.sentences],
             "unfilled_placeholders": self.unfilled,
+            "source": self.source, "llm": self.llm.to_dict() if self.llm else None,
         }
 
 

@@ -12,17 +12,23 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suggester.analyze import Analysis, Analyzer, infer_audience
 from suggester.anticipate import Anticipated, Anticipator
+from suggester.chunks import Chunk
 from suggester.compose import CHANNELS, Composer, Draft, Known
+from suggester.draft_check import ForbiddenText
 from suggester.errors import InputError
 from suggester.index import Indexer
-from suggester.retrieve import Filters, Passage, RetrievalResult, Retriever
+from suggester.retrieve import Filters, Passage, RetrievalResult, Retriever, _Snapshot
 from suggester.settings import Settings
 from suggester.store import Store
+
+if TYPE_CHECKING:
+    from suggester.llm import LLMDrafter
 
 # Situations where we owe the customer an apology whatever their tone.
 COMPANY_FAULT_FLAGS = frozenset({"outage"})
@@ -97,15 +103,26 @@ class Suggester:
         self._analyzer: Analyzer | None = None
         self._asked_together: dict[str, Counter[str]] = defaultdict(Counter)
         self._servable: dict[tuple[int, str, dt.date], set[str]] = {}
+        # Optional LLM drafting (suggester/llm.py): None keeps the composer's draft.
+        self._llm: LLMDrafter | None = None
+        if settings.llm_configured:
+            from suggester.llm import LLMDrafter
+
+            self._llm = LLMDrafter(settings)
+        self._chunks: dict[str, Chunk] = {}
+        self._internal_text: ForbiddenText | None = None
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
                 self._remember_together([p.get("article_id", "") for p in record.passages])
 
     # -- the components follow the index generation -------------------------------------------
 
-    def _components(self) -> tuple[Composer, Anticipator, Analyzer, int]:
-        snapshot = self.retriever.snapshot()
+    def _components(self) -> tuple[Composer, Anticipator, Analyzer, _Snapshot]:
         with self._lock:
+            # Taken under the lock, so the components returned were built from this very
+            # snapshot and a response never mixes two versions of an article (the load test
+            # caught scripts of one version cited next to passages of the next).
+            snapshot = self.retriever.snapshot()
             if snapshot.generation != self._generation:
                 chunks = list(snapshot.chunks.values())
                 self._composer = Composer(chunks)
@@ -120,9 +137,14 @@ class Suggester:
                                               chunk_tokens=tokens)
                 else:
                     self._analyzer.reload_chunks(chunks, tokens)
+                if self._llm is not None:  # what the LLM drafts are checked against
+                    self._chunks = dict(snapshot.chunks)
+                    self._internal_text = ForbiddenText(
+                        [c.text for c in chunks if c.internal],
+                        [c.text for c in chunks if not c.internal])
                 self._generation = snapshot.generation
             assert self._composer and self._anticipator and self._analyzer
-            return self._composer, self._anticipator, self._analyzer, self._generation
+            return self._composer, self._anticipator, self._analyzer, snapshot
 
     def warm_up(self) -> None:
         """Load the models and the index now, so the first agent does not wait for them."""
@@ -138,8 +160,9 @@ class Suggester:
 
     def suggest(self, inquiry: Any, *, audience: str | None = None, channel: str = "chat",
                 customer_name: str | None = None, order_id: str | None = None, k: int = 5,
-                log: bool = True) -> Suggestion:
-        """The whole suggestion for one customer message."""
+                log: bool = True,
+                on_token: Callable[[str], None] | None = None) -> Suggestion:
+        """The whole suggestion for one customer message (`on_token` streams an LLM draft)."""
         started = time.perf_counter()
         inquiry = validate_inquiry(inquiry, self.settings.max_inquiry_chars)
         audience = _check_choice("audience", audience, ("buyer", "seller", "unknown"))
@@ -147,14 +170,16 @@ class Suggester:
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise InputError(f"k must be a whole number from 1 to {MAX_K}", code="invalid_k",
                              korean=f"k는 1부터 {MAX_K} 사이의 정수여야 합니다.")
-        composer, anticipator, analyzer, generation = self._components()
+        composer, anticipator, analyzer, snapshot = self._components()
+        generation = snapshot.generation
         timings: dict[str, float] = {}
         side = audience if audience in ("buyer", "seller") else infer_audience(inquiry)
         mark = time.perf_counter()
         vector = self.retriever.embedder.query_vector(inquiry)
         timings["embed_ms"] = _since(mark)
-        retrieval = self.retriever.search(inquiry, k=k, query_vector=vector,
-                                          audience=side if side in ("buyer", "seller") else None)
+        known = audience if audience in ("buyer", "seller") else None
+        retrieval = self.retriever.search(inquiry, k=k, query_vector=vector, snapshot=snapshot,
+                                          audience=known, prefer_audience=side)
         timings.update(retrieval.timings_ms)
         mark = time.perf_counter()
         analysis = analyzer.analyze(inquiry, audience=audience, query_vector=vector,
@@ -172,8 +197,15 @@ class Suggester:
                                  known=Known(customer_name=customer_name, order_id=order_id))
         anticipated = anticipator.anticipate(
             inquiry, retrieval, draft, asked_together=self._asked_together,
-            allowed=self._servable_articles(side))
+            allowed=self._servable_articles(side, snapshot))
         timings["compose_ms"] = _since(mark)
+        if self._llm is not None:
+            mark = time.perf_counter()
+            draft = self._llm.rewrite(
+                draft, retrieval=retrieval, analysis=analysis, chunks=self._chunks,
+                internal=self._internal_text, on_token=on_token,
+                known=[v for v in (customer_name, order_id) if v])
+            timings["llm_ms"] = _since(mark)
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
@@ -183,7 +215,9 @@ class Suggester:
             suggestion.id = self.store.log_suggestion(
                 inquiry=inquiry, channel=channel, audience=analysis.audience,
                 analysis=analysis.to_dict(), passages=_cited(suggestion),
-                grounded=draft.grounded, draft_text=draft.text, timings=timings)
+                grounded=draft.grounded, draft_text=draft.text, timings=timings,
+                drafter={"source": draft.source,
+                         "llm": draft.llm.to_dict() if draft.llm else None})
         self._remember_together([c.article_id for c in draft.citations])
         return suggestion
 
@@ -201,10 +235,9 @@ class Suggester:
             self.analyzer.learn(record.inquiry_masked, list(corrected_types))
         return feedback_id
 
-    def _servable_articles(self, side: str) -> set[str]:
+    def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day
         rather than over every chunk on every request."""
-        snapshot = self.retriever.snapshot()
         key = (snapshot.generation, side, dt.date.today())
         allowed = self._servable.get(key)
         if allowed is None:

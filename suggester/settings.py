@@ -37,6 +37,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="database", default="", kind=Path,
             help="SQLite file for suggestions, feedback, users and history; empty means "
                  "data_dir/suggester.sqlite3."),
+    Setting(name="database_url", default="",
+            help="PostgreSQL URL (postgresql://user@host:5432/dbname) for the same data, shared "
+                 "by several app servers; empty means the SQLite file."),
     Setting(name="kb_dir", default="kb/articles", kind=Path,
             help="The folder of Markdown articles (policy/, faq/, exception/)."),
     Setting(name="chroma_host", default="",
@@ -52,6 +55,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="log_level", default="INFO", help="Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting(name="max_inquiry_chars", default=4000, kind=int,
             help="Longest customer message the API and CLI accept."),
+    Setting(name="llm_base_url", default="",
+            help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that rewrites "
+                 "drafts; empty means the grounded composer alone drafts."),
+    Setting(name="llm_model", default="",
+            help="Model name sent to the LLM endpoint; required when llm_base_url is set."),
+    Setting(name="llm_api_key", default="",
+            help="API key for the LLM endpoint, if it needs one."),
+    Setting(name="llm_timeout", default=8.0, kind=float,
+            help="Seconds one LLM call may take before the composer's draft is used instead."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -62,6 +74,7 @@ class Settings:
     data_dir: Path
     cache_dir: Path
     database: Path
+    database_url: str
     kb_dir: Path
     chroma_host: str
     chroma_port: int
@@ -71,6 +84,14 @@ class Settings:
     workers: int
     log_level: str
     max_inquiry_chars: int
+    llm_base_url: str
+    llm_model: str
+    llm_api_key: str
+    llm_timeout: float
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url.strip())
 
     @property
     def chroma_dir(self) -> Path:
@@ -100,6 +121,11 @@ def _convert(setting: Setting, raw: Any) -> Any:
             raise SettingsError(
                 f"{setting.env_var} must be a whole number, got {raw!r}"
             ) from exc
+    if setting.kind is float:
+        try:
+            return float(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{setting.env_var} must be a number, got {raw!r}") from exc
     if setting.kind is Path:
         return Path(str(raw)).expanduser()
     return str(raw)
@@ -138,10 +164,19 @@ def _check(settings: Settings) -> None:
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(f"SUGGESTER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, "
                             f"got {settings.log_level!r}")
+    if settings.database_url and not settings.database_url.startswith(
+            ("postgresql://", "postgres://")):
+        raise SettingsError("SUGGESTER_DATABASE_URL must start with postgresql:// "
+                            "(leave it empty to use the SQLite file)")
     if settings.workers < 1:
         raise SettingsError("SUGGESTER_WORKERS must be at least 1")
     if settings.max_inquiry_chars < 1:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
+    if not settings.llm_timeout > 0:
+        raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
+    if settings.llm_configured and not settings.llm_model.strip():
+        raise SettingsError("SUGGESTER_LLM_MODEL is required when SUGGESTER_LLM_BASE_URL is set "
+                            "— name the model the endpoint serves")
 
 
 assert {f.name for f in fields(Settings)} == set(_BY_NAME), "Settings and SETTINGS disagree"

@@ -25,6 +25,21 @@ SHIPPED_KB = ROOT / "kb" / "articles"
 TEST_CACHE = ROOT / ".cache" / "tests"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="also run the tests marked `long` (the full fuzzing tier)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the `long` tier unless asked for: `make test` runs the short form of each fuzzer."""
+    if config.getoption("--long") or os.environ.get("SUGGESTER_LONG_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="long tier: run `make test-long` (pytest --long -m long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's SUGGESTER_* variables."""
@@ -146,6 +161,24 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (see tests/postgres.py)."""
+    from postgres import find_binaries, running_postgres
+
+    if find_binaries() is None:
+        pytest.skip("PostgreSQL is not installed: `make test` installs it "
+                    "(scripts/install-postgres.sh), or run `apt-get install postgresql`")
+    with running_postgres(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty PostgreSQL database on the session's server."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
 def shipped_suggester(shipped_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
     """One Suggester over the shipped index, logging to its own SQLite file."""
     from suggester.service import Suggester
@@ -198,3 +231,24 @@ def sign_in(client, username: str, password: str | None = None):
     return client.post("/login", data={"username": username,
                                        "password": password or PASSWORDS[username],
                                        "csrf_token": token, "next": "/"})
+
+
+# -- real servers (suggester.evaluation.serving) --------------------------------------------
+
+
+@pytest.fixture
+def served_kb(shipped_settings: Settings, tmp_path: Path) -> Settings:
+    """Copies of the shipped KB and its index, with an `editor` user, to serve and publish.
+
+    For tests that start `suggester serve --prod`: publishes change these copies, never the
+    repository's kb/articles or the session's shipped index.
+    """
+    from suggester.store import Store
+
+    shutil.copytree(SHIPPED_KB, tmp_path / "kb")
+    shutil.copytree(shipped_settings.data_dir, tmp_path / "data",
+                    ignore=shutil.ignore_patterns("suggester.sqlite3*", "publish.lock"))
+    settings = make_settings(tmp_path / "data", tmp_path / "kb")
+    with Store(settings.database_path) as store:
+        store.add_user("editor", PASSWORDS["editor"], role="editor")
+    return settings

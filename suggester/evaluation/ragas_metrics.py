@@ -15,9 +15,10 @@ Without an LLM:
   sentence that states a number (days, hours, amounts, %, cm…) must have each of its numbers,
   with its unit, in the passages the draft cites.
 
-With `SUGGESTER_LLM_BASE_URL` set (an OpenAI-compatible endpoint; `SUGGESTER_LLM_MODEL`,
-`SUGGESTER_LLM_API_KEY` optional) ragas' LLM-judged faithfulness and answer relevancy are
-added; without it they are reported as skipped, never estimated.
+With an LLM configured (`SUGGESTER_LLM_BASE_URL` and `SUGGESTER_LLM_MODEL` in the settings,
+the endpoint that drafts replies) ragas' LLM-judged faithfulness and answer relevancy are
+added, judged by that same endpoint; without one they are reported as skipped, never
+estimated.
 """
 
 from __future__ import annotations
@@ -29,15 +30,22 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suggester.evaluation.checks import sentences
 from suggester.evaluation.metrics import mean
 
+if TYPE_CHECKING:
+    from suggester.settings import Settings
+
 # ragas reports usage to its authors unless told not to; an evaluation must not phone home.
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
-NO_LLM = "skipped (no LLM endpoint configured)"
+NO_LLM = "skipped (no LLM configured)"
+# A judgement is not on an agent's clock, and a local server answers one request at a time
+# while we send LLM_CONCURRENCY: give the judge far more time than a draft gets.
+JUDGE_TIMEOUT_S = 300.0
+JUDGE_MAX_TOKENS = 1024  # a verdict is short; a small model that rambles is cut off
 # ragas' default: a reference sentence counts when > 0.5. On dev, reference sentences score
 # above it against their own article's passages 65% of the time, against another's 4%.
 CONTEXT_RECALL_THRESHOLD = 0.5
@@ -143,18 +151,15 @@ def _metric_classes() -> dict[str, Any]:
     }
 
 
-def llm_endpoint() -> str:
-    return os.environ.get("SUGGESTER_LLM_BASE_URL", "").strip()
-
-
-def _llm_metrics() -> dict[str, Any]:
+def _llm_metrics(settings: Settings) -> dict[str, Any]:
     from openai import AsyncOpenAI
     from ragas.llms import llm_factory
     from ragas.metrics.collections import AnswerRelevancy, Faithfulness
 
-    client = AsyncOpenAI(base_url=llm_endpoint(),
-                         api_key=os.environ.get("SUGGESTER_LLM_API_KEY") or "unused")
-    llm = llm_factory(os.environ.get("SUGGESTER_LLM_MODEL") or "default", client=client)
+    client = AsyncOpenAI(base_url=settings.llm_base_url.rstrip("/"),
+                         api_key=settings.llm_api_key or "unused", max_retries=0,
+                         timeout=max(JUDGE_TIMEOUT_S, settings.llm_timeout))
+    llm = llm_factory(settings.llm_model, client=client, max_tokens=JUDGE_MAX_TOKENS)
     return {"faithfulness": Faithfulness(llm=llm),
             "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=_e5_for_ragas())}
 
@@ -175,15 +180,17 @@ def _e5_for_ragas() -> Any:
     return E5ForRagas()
 
 
-def score_samples(samples: Sequence[RagasSample]) -> tuple[dict[str, dict[str, Any]],
-                                                           dict[str, Any]]:
-    """Per-item ragas scores (by item id) and the split's summary."""
+def score_samples(samples: Sequence[RagasSample], settings: Settings | None = None,
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per-item ragas scores (by item id) and the split's summary; the LLM-judged metrics
+    only when `settings` configure an LLM."""
     try:
         metrics = _metric_classes()
     except ImportError as exc:  # sacrebleu / rapidfuzz are optional extras of ragas
         reason = f"skipped (missing package: {exc.name or exc})"
         return {}, {name: {"skipped": reason} for name in _NAMES}
-    return asyncio.run(_score_all(samples, metrics))
+    judge = settings if settings is not None and settings.llm_configured else None
+    return asyncio.run(_score_all(samples, metrics, judge))
 
 
 _NAMES = ("id_context_precision", "id_context_recall", "nonllm_context_recall", "chrf",
@@ -191,6 +198,7 @@ _NAMES = ("id_context_precision", "id_context_recall", "nonllm_context_recall", 
 
 
 async def _score_all(samples: Sequence[RagasSample], metrics: dict[str, Any],
+                     judge: Settings | None = None,
                      ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     from ragas.dataset_schema import SingleTurnSample
 
@@ -225,39 +233,50 @@ async def _score_all(samples: Sequence[RagasSample], metrics: dict[str, Any],
     if not any(s.response is not None for s in samples):
         reason = "skipped (no drafts: suggester.service is not available)"
         summary["chrf"] = summary["numeric_faithfulness"] = {"skipped": reason}
-    if llm_endpoint():
-        summary.update(await _score_llm(samples, per_item))
+    if judge is not None:
+        summary.update(await _score_llm(samples, per_item, judge))
     else:
         summary["faithfulness"] = summary["answer_relevancy"] = {"skipped": NO_LLM}
     return per_item, summary
 
 
-async def _score_llm(samples: Sequence[RagasSample],
-                     per_item: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def _score_llm(samples: Sequence[RagasSample], per_item: dict[str, dict[str, Any]],
+                     settings: Settings) -> dict[str, Any]:
     judged = [s for s in samples if s.response and s.answerable]
     if not judged:
         reason = "skipped (no drafts to judge)"
         return {"faithfulness": {"skipped": reason}, "answer_relevancy": {"skipped": reason}}
-    metrics = _llm_metrics()
+    metrics = _llm_metrics(settings)
     gate = asyncio.Semaphore(LLM_CONCURRENCY)
 
     async def judge(sample: RagasSample) -> None:
         async with gate:
             contexts = sample.cited_texts or sample.retrieved_texts
             scores = per_item.setdefault(sample.item_id, {})
-            try:
-                result = await metrics["faithfulness"].ascore(
-                    user_input=sample.user_input, response=sample.response,
-                    retrieved_contexts=contexts)
-                scores["faithfulness"] = _clean(result.value)
-                result = await metrics["answer_relevancy"].ascore(
-                    user_input=sample.user_input, response=sample.response)
-                scores["answer_relevancy"] = _clean(result.value)
-            except Exception as exc:  # noqa: BLE001 - one failed judgement is reported, not fatal
-                scores["llm_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            # Each metric on its own: a judge that fails one may still manage the other.
+            calls = {"faithfulness": lambda: metrics["faithfulness"].ascore(
+                         user_input=sample.user_input, response=sample.response,
+                         retrieved_contexts=contexts),
+                     "answer_relevancy": lambda: metrics["answer_relevancy"].ascore(
+                         user_input=sample.user_input, response=sample.response)}
+            for name, call in calls.items():
+                try:
+                    scores[name] = _clean((await call()).value)
+                except Exception as exc:  # noqa: BLE001 - a failed judgement is reported
+                    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+                    scores[f"{name}_error"] = message[:300]
 
     await asyncio.gather(*(judge(s) for s in judged))
-    return {name: _mean_of(per_item, name) for name in ("faithfulness", "answer_relevancy")}
+    summary = {}
+    for name in ("faithfulness", "answer_relevancy"):
+        result = summary[name] = _mean_of(per_item, name)
+        errors = [per_item[s.item_id][f"{name}_error"] for s in judged
+                  if f"{name}_error" in per_item.get(s.item_id, {})]
+        if errors:  # say why, so a weak or slow judge is visible
+            result["errors"] = len(errors)
+            if "skipped" in result:
+                result["skipped"] += f" ({len(errors)} judge errors; first: {errors[0][:100]})"
+    return summary
 
 
 def _clean(value: Any) -> Any:

@@ -101,6 +101,9 @@ def markdown_summary(report: EvalReport, gate: dict[str, Any] | None = None) -> 
         out += _table(["metric", "value", "n"], [
             [name, r.get("value", r.get("skipped")), r.get("n")]
             for name, r in report.ragas.items()])
+    if report.llm:
+        out += ["", "## LLM drafting (validator)", ""]
+        out += _table(["figure", "value"], llm_rows(report.llm))
     if gate is not None:
         verdict = "PASSED" if gate["passed"] else "FAILED"
         out += ["", f"## Gate: {verdict}", ""]
@@ -110,6 +113,21 @@ def markdown_summary(report: EvalReport, gate: dict[str, Any] | None = None) -> 
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in m["timings_s"].items())
     out += ["", f"Time: {timings}."]
     return "\n".join(out) + "\n"
+
+
+def llm_rows(llm: dict[str, Any]) -> list[list[Any]]:
+    """The LLM drafting figures as table rows; one 'skipped' row without an LLM."""
+    if "skipped" in llm:
+        return [["LLM drafts rejected by the validator", llm["skipped"]]]
+    reasons = ", ".join(f"{k} {v}" for k, v in llm["reasons"].items()) or "–"
+    return [["model", llm["model"]],
+            ["grounded drafts sent to the LLM", llm["asked"]],
+            ["accepted (shown as the LLM's draft)", llm["accepted"]],
+            ["rejected (composer's draft shown instead)", llm["rejected"]],
+            ["LLM drafts rejected by the validator (rate)", llm["rejection_rate"]],
+            ["rejection reasons", reasons],
+            ["LLM latency p50 / p95 (ms)",
+             f"{llm['latency_ms']['p50']:.0f} / {llm['latency_ms']['p95']:.0f}"]]
 
 
 def _suggestion_lines(s: dict[str, Any]) -> list[str]:
@@ -281,6 +299,9 @@ def html_report(report: EvalReport, gate: dict[str, Any] | None = None) -> str:
                                    {"score": list(measured.values())}, horizontal=True))
         parts.append(_html_table(["metric", "value", "n"], [
             [k, v.get("value", v.get("skipped")), v.get("n")] for k, v in report.ragas.items()]))
+    if report.llm:
+        parts += ["<h2>LLM drafting (validator)</h2>",
+                  _html_table(["figure", "value"], llm_rows(report.llm))]
     parts += ["<h2>Items to look at</h2>", _problem_items(report)]
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in m["timings_s"].items())
     parts.append(f"<p>Time: {html.escape(timings)}. Per-item scores: "

@@ -23,7 +23,7 @@
   const CHANNELS = { chat: "채팅", board: "게시판", phone: "전화" };
   const VERDICTS = { used: "그대로 사용", edited: "수정 후 사용", rejected: "사용 안 함" };
   const TIMINGS = { embed_ms: "임베딩", dense_ms: "벡터 검색", bm25_ms: "키워드 검색",
-    fuse_ms: "결합", analyze_ms: "분석", compose_ms: "초안 작성" };
+    fuse_ms: "결합", analyze_ms: "분석", compose_ms: "초안 작성", llm_ms: "LLM" };
   const PLACEHOLDER = /\{[^{}\n]+\}/g;
 
   const $ = (id) => document.getElementById(id);
@@ -291,6 +291,25 @@
     $("verdict-status").textContent = "";
     for (const b of document.querySelectorAll("[data-verdict]")) b.classList.remove("chosen");
     renderCitedText(draft.cited_text);
+    renderDrafter(draft);
+  }
+
+  // Who wrote the draft: the LLM (checked against the passages) or the composer, and why the
+  // LLM's draft was not used. Nothing shows when no LLM is configured.
+  function renderDrafter(draft) {
+    const llm = draft.llm;
+    const badge = $("draft-source");
+    const note = $("llm-fallback");
+    badge.hidden = !llm || llm.status === "skipped";
+    note.hidden = !llm || llm.status !== "rejected";
+    if (!llm) return;
+    badge.className = draft.source === "llm" ? "badge" : "badge caution";
+    badge.textContent = draft.source === "llm" ? "LLM 작성 · 검증 통과" : "기본 초안";
+    badge.title = llm.model ? "모델: " + llm.model : "";
+    note.textContent = llm.status === "rejected"
+      ? "LLM 초안을 쓰지 않았습니다: " + (llm.reason_ko || llm.reason) +
+        (llm.detail ? " (" + llm.detail + ")" : "")
+      : "";
   }
 
   function renderCitedText(citedText) {
