@@ -117,8 +117,8 @@ def test_sentences_keep_their_citations_paragraphs_and_list_items():
 
 
 def test_a_draft_that_echoes_the_prompt_is_refused():
-    rules = ("2. [자료]에 있는 내용만 말합니다. 정책이나 사실을 말하는 문장 끝에는 근거 자료 번호를 "
-             "[1]처럼 붙입니다.")
+    rules = ("2. [자료]에 있는 내용만 말합니다. 정책이나 사실을 말하는 문장 끝에는 "
+             "근거 자료 번호를 [1]처럼 붙입니다.")
     prompt = ForbiddenText([rules, "[문의 분석]\n유형: 반품·환불 / 고객: 구매자 / 긴급도: 보통"],
                            PASSAGES)
     echoed = "[자료]에 있는 내용만 말합니다. 정책이나 사실을 말하는 문장 끝에는 번호를 붙여요[1]."

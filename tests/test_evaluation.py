@@ -232,7 +232,8 @@ def test_thresholds_file_keeps_the_agreed_targets_and_floors_below_them():
     floors = {(t.metric, t.bound): t.value for t in load_thresholds(path)}
     assert {metric for metric, _ in floors} >= set(ISSUE_TARGETS)
     for (metric, bound), value in floors.items():
-        if bound == "min":
+        # A floor without an issue target (the served ranking, flags) only guards regressions.
+        if bound == "min" and metric in targets:
             assert value <= targets[metric], metric
     assert floors[("suggestions.internal_leaks", "max")] == 0  # never negotiable
 
