@@ -117,7 +117,7 @@ class SQLiteDatabase:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=10)
         try:
-            self._db.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(self._db)
             self._db.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
             self._db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
@@ -359,3 +359,18 @@ def _lock_key(name: str) -> int:
 
 def _scrub(text: str, password: str) -> str:
     return text.replace(password, "***") if password else text
+
+
+def _switch_to_wal(db: sqlite3.Connection, *, seconds: float = 10.0) -> None:
+    """Turn on WAL, waiting for other openers of a new file: switching the journal mode needs
+    the file to itself, and SQLite answers "database is locked" at once instead of calling the
+    busy handler (four workers starting together on an empty data dir hit it in CI)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
