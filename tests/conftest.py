@@ -243,12 +243,17 @@ def served_kb(shipped_settings: Settings, tmp_path: Path) -> Settings:
     For tests that start `suggester serve --prod`: publishes change these copies, never the
     repository's kb/articles or the session's shipped index.
     """
+    return copy_served_kb(shipped_settings, tmp_path)
+
+
+def copy_served_kb(shipped_settings: Settings, root: Path) -> Settings:
+    """`served_kb` under `root`, for fixtures of a wider scope than one test."""
     from suggester.store import Store
 
-    shutil.copytree(SHIPPED_KB, tmp_path / "kb")
-    shutil.copytree(shipped_settings.data_dir, tmp_path / "data",
+    shutil.copytree(SHIPPED_KB, root / "kb")
+    shutil.copytree(shipped_settings.data_dir, root / "data",
                     ignore=shutil.ignore_patterns("suggester.sqlite3*", "publish.lock"))
-    settings = make_settings(tmp_path / "data", tmp_path / "kb")
+    settings = make_settings(root / "data", root / "kb")
     with Store(settings.database_path) as store:
         store.add_user("editor", PASSWORDS["editor"], role="editor")
     return settings

@@ -24,9 +24,8 @@ import pytest
 from suggester.evaluation.load import FEE_QUESTION, alternate_fee
 from suggester.evaluation.serving import EditorSession, Server, post_json
 from suggester.index import read_generation
-from suggester.store import Store
 
-from conftest import PASSWORDS, SHIPPED_KB, make_settings
+from conftest import PASSWORDS, copy_served_kb
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +40,7 @@ def served(shipped_settings, tmp_path_factory) -> Iterator[tuple]:
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: root would ignore read-only modes")
         wrapper = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
-    root = tmp_path_factory.mktemp("faults")
-    shutil.copytree(SHIPPED_KB, root / "kb")
-    shutil.copytree(shipped_settings.data_dir, root / "data",
-                    ignore=shutil.ignore_patterns("suggester.sqlite3*", "publish.lock"))
-    settings = make_settings(root / "data", root / "kb")
-    with Store(settings.database_path) as store:
-        store.add_user("editor", PASSWORDS["editor"], role="editor")
+    settings = copy_served_kb(shipped_settings, tmp_path_factory.mktemp("faults"))
     server = Server(kb_dir=settings.kb_dir, data_dir=settings.data_dir,
                     cache_dir=settings.cache_path.parent, workers=1, wrapper=wrapper)
     with server:
