@@ -145,12 +145,18 @@ def running_chroma(path: Path, port: int) -> Iterator[tuple[str, int]]:
             raise RuntimeError("chroma run did not start listening within 60 s")
         yield "127.0.0.1", port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
+
+
+def stop_process(process: subprocess.Popen, seconds: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it is still running after `seconds`; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from suggester.cli import main  # noqa: E402
 from suggester.draft_check import check_draft  # noqa: E402
 from suggester.llm import LLMDrafter, build_messages, prompt_passages  # noqa: E402
 
-from conftest import ROOT, SHIPPED_KB, TEST_CACHE, free_port  # noqa: E402
+from conftest import ROOT, SHIPPED_KB, TEST_CACHE, free_port, stop_process  # noqa: E402
 
 # slow too: a server process and seconds per draft, like the other server tests.
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -76,12 +76,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.5)
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")
