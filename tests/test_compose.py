@@ -132,3 +132,14 @@ def test_facts_are_whole_sentences_or_list_items_on_their_own_line(composer, shi
         assert sentence.item or re.search(r"[.!?요다][)\]]?$", sentence.text), sentence.text
     for sentence in (s for s in draft.sentences if s.item):
         assert f"\n- {sentence.text}" in draft.text
+
+
+def test_a_fact_that_restates_the_script_in_other_words_is_left_out(composer,
+                                                                    shipped_retriever):
+    draft = draft_for(composer, shipped_retriever,
+                      "받았는데 설명엔 하자없다더니 얼룩이 있어요 반품하고 싶어요",
+                      audience="buyer")
+    assert draft.citations[0].article_id == "disclosed-defect-claim"
+    assert "상태 상이에 해당하지 않아요" in draft.text  # the script says it once ...
+    restated = "판매자가 등록 사진에 보여 주었거나 설명에 적어 둔 하자는 상태 상이에 해당하지 않아요."
+    assert restated not in draft.text  # ... and the rule that says it again is not added
