@@ -66,6 +66,13 @@ KB_FLAG_ARTICLES: dict[str, frozenset[str]] = {
     "fraud": frozenset({"fraud-report"}),
 }
 
+
+
+def flagged_articles(flags: Iterable[str]) -> frozenset[str]:
+    """The articles that handle the raised risk flags (the draft should follow their policy)."""
+    return frozenset(a for name in flags for a in KB_FLAG_ARTICLES.get(name, ()))
+
+
 # Scoring weights, measured on eval/golden/dev.jsonl (see the module docstring for signals).
 _RANK_DECAY = 0.5        # weight of the n-th passage: decay ** n
 # How strongly a raised flag votes for its article's category: counterfeit, off-platform and

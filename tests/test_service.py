@@ -44,6 +44,15 @@ def test_off_platform_payment_raises_the_flag_with_evidence(shipped_suggester):
     assert "off-platform-payment" in cited_articles(result)
 
 
+def test_a_raised_risk_flag_puts_its_policy_first_in_the_draft(shipped_suggester):
+    # "연락" also matches "seller unresponsive"; the flag says what the message is about.
+    result = shipped_suggester.suggest("판매자가 카톡으로 연락하자면서 계좌로 입금하면 만원 "
+                                       "깎아준대요 ㅠㅠ 이거 사기인가요? 그리고 환불은 언제 돼요")
+    assert "off_platform" in result.analysis.flags
+    assert result.draft.citations[0].article_id == "off-platform-payment"
+    assert "안전결제" in result.draft.text
+
+
 def test_out_of_scope_questions_are_not_grounded(shipped_suggester):
     result = shipped_suggester.suggest("회사 근처 맛집 추천해 주실 수 있나요?")
     assert result.draft.grounded is False and result.draft.reason
