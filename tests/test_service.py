@@ -121,6 +121,17 @@ def test_every_suggestion_is_logged_with_personal_data_masked(shipped_settings, 
     assert b"010-1234-5678" not in (tmp_path / "log.sqlite3").read_bytes()
 
 
+def test_warm_up_loads_every_channel_before_the_first_agent_and_logs_nothing(
+        shipped_settings, tmp_path, monkeypatch):
+    from suggester import tone
+
+    monkeypatch.setattr(tone, "_kiwi", None)  # the board register's analyser, loaded lazily
+    store = Store(tmp_path / "log.sqlite3")
+    Suggester(shipped_settings, store=store).warm_up()
+    assert tone._kiwi is not None
+    assert store.recent_suggestions() == []
+
+
 def test_a_type_correction_is_learned_for_the_next_message(shipped_settings, tmp_path):
     suggester = Suggester(shipped_settings, store=Store(tmp_path / "fb.sqlite3"))
     inquiry = "택배 상자가 찌그러져서 왔는데 옷은 멀쩡해요 이것도 신고해야 하나요?"
