@@ -276,7 +276,7 @@ class Retriever:
         grounded = bool(passages) and confidence >= self.confidence_threshold
         reason = "" if grounded else (
             "no published passage matches this inquiry" if not passages else
-            f"best passage confidence {confidence:.2f} is below "
+            f"best passage confidence {confidence:.3f} is below "
             f"{self.confidence_threshold:.2f}")
         internal = self._internal_notes(snapshot, articles[:INTERNAL_NOTE_ARTICLES], day)
         timings["fuse_ms"] = (time.perf_counter() - start) * 1000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from browser.browser_support import LiveServer, log_in, screenshot
@@ -101,6 +103,9 @@ def test_out_of_scope_inquiry_warns_not_grounded(page, live_server: LiveServer):
     warning = page.locator("#not-grounded")
     assert warning.is_visible()
     assert "근거 문서 없음 — 확인 후 안내 / 에스컬레이션" in warning.inner_text()
+    # The reason is told in Korean, with the confidence that fell short.
+    assert re.search(r"사유: .*근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다",
+                     page.inner_text("#not-grounded-reason"))
     screenshot(page, "console-not-grounded")
 
 

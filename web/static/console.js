@@ -172,7 +172,15 @@
   function renderGrounded(data) {
     const grounded = data.draft.grounded && data.retrieval.grounded !== false;
     $("not-grounded").hidden = grounded;
-    $("not-grounded-reason").textContent = grounded ? "" : "사유: " + (data.draft.reason || data.retrieval.reason || "");
+    $("not-grounded-reason").textContent = grounded ? "" : "사유: " + groundingReason(data);
+  }
+
+  // The API's reason is English (for logs); agents read Korean.
+  function groundingReason(data) {
+    if (data.retrieval.grounded !== false) return data.draft.reason || "";
+    if (!data.passages.length) return "이 문의에 맞는 게시 문서가 없습니다.";
+    const confidence = Number(data.retrieval.confidence).toFixed(3);
+    return `가장 가까운 문서도 근거 신뢰도가 ${confidence}로 기준보다 낮습니다.`;
   }
 
   // -- inquiry types: editable chips, corrections go to /api/feedback -----------------------------
