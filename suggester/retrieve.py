@@ -141,6 +141,13 @@ class RetrievalResult:
                        internal=[n for n in self.internal if n.article_id in shown],
                        candidates=order)
 
+    def grounded_by(self, flagged: frozenset[str]) -> RetrievalResult:
+        """Grounded after all when the top passage is from an article that handles a raised
+        risk flag: the cue words say the KB's policy applies even when the wording is far."""
+        if self.grounded or not self.passages or self.passages[0].article_id not in flagged:
+            return self
+        return replace(self, grounded=True, reason="")
+
     def article_ids(self) -> list[str]:
         """Every matching article in rank order (not only those with passages shown)."""
         return self.articles

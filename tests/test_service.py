@@ -53,6 +53,15 @@ def test_a_raised_risk_flag_puts_its_policy_first_in_the_draft(shipped_suggester
     assert "안전결제" in result.draft.text
 
 
+def test_a_risk_flag_grounds_a_message_worded_far_from_its_article(shipped_suggester):
+    inquiry = "카톡 아이디 주면서 거기서 흥정하재요"
+    assert not shipped_suggester.retriever.search(inquiry).grounded  # on retrieval alone
+    result = shipped_suggester.suggest(inquiry)
+    assert "off_platform" in result.analysis.flags
+    assert result.draft.grounded
+    assert result.draft.citations[0].article_id == "off-platform-payment"
+
+
 def test_out_of_scope_questions_are_not_grounded(shipped_suggester):
     result = shipped_suggester.suggest("회사 근처 맛집 추천해 주실 수 있나요?")
     assert result.draft.grounded is False and result.draft.reason
