@@ -97,7 +97,8 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
             click.secho(problem, fg="red")
         verdict = "agree" if report.ok else f"disagree in {len(report.problems)} places"
         click.echo(f"articles, Chroma and the BM25 index {verdict} "
-                   f"({report.expected} chunks expected)")
+                   f"({report.expected} chunks expected, {report.expected_in_chroma} of them "
+                   "in Chroma)")
         sys.exit(0 if report.ok else 1)
     report = indexer.sync(rebuild=rebuild, progress=not quiet)
     for finding in report.skipped:

@@ -3,8 +3,11 @@
 The article files are the source of truth; everything here is derived and can be rebuilt.
 Only chunks of published articles are stored (filters that change daily, like
 `effective_from`, are applied in Python at query time, because Chroma's metadata filters cost
-~20x a plain query). Work is incremental: a chunk is re-embedded only when the text it is
-embedded from changes, and vectors are cached on disk by content hash across rebuilds.
+~20x a plain query). Internal-only chunks (내부 메모, 에스컬레이션) are kept in the BM25 index
+and its chunk records but never embedded into Chroma: every dense result is filtered to
+customer-facing chunks, and agents get the internal notes from the chunk records. Work is
+incremental: a chunk is re-embedded only when the text it is embedded from changes, and
+vectors are cached on disk by content hash across rebuilds.
 
 On disk, under the data dir:
     chroma/            embedded Chroma (or a Chroma server, when chroma_host is set)
@@ -49,11 +52,16 @@ _CHUNK_MEMO: dict[tuple[str, int, int], tuple[Chunk, ...]] = {}
 
 @dataclass(kw_only=True)
 class SyncReport:
+    """What a sync did. Added/updated/removed/unchanged count the chunks of the whole index,
+    internal-only ones included; `embedded` counts the vectors computed now (not cached)."""
+
     added: int = 0
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
     embedded: int = 0
+    internal: int = 0  # internal-only chunks in the index, which Chroma does not hold
+    dropped: int = 0  # internal-only chunks an older version had put into Chroma
     articles: int = 0
     generation: int = 0
     skipped: list[Finding] = field(default_factory=list)
@@ -65,7 +73,10 @@ class SyncReport:
     def summary(self) -> str:
         text = (f"indexed {self.articles} published articles: {self.added} added, "
                 f"{self.updated} updated, {self.removed} removed, {self.unchanged} unchanged "
-                f"chunks ({self.embedded} embedded)")
+                f"chunks ({self.embedded} embedded now; {self.internal} internal-only chunks "
+                "kept out of Chroma)")
+        if self.dropped:
+            text += f"; {self.dropped} internal-only chunks deleted from Chroma"
         if self.skipped:
             text += f"; {len(self.skipped)} problems, affected articles skipped"
         return text
@@ -75,6 +86,7 @@ class SyncReport:
 class VerifyReport:
     expected: int
     problems: list[str]
+    expected_in_chroma: int = 0
 
     @property
     def ok(self) -> bool:
@@ -99,6 +111,16 @@ def open_chroma(settings: Settings) -> Any:
         where = (f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host
                  else str(settings.chroma_dir))
         raise ChromaUnavailable(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+def belongs_in_chroma(chunk: Chunk) -> bool:
+    """Whether a chunk belongs in Chroma: only customer-facing chunks are ever served from it.
+
+    Dense results are filtered to customer-facing chunks and internal notes are looked up per
+    article in the chunk records, so embedding internal-only chunks (~10% of a cold index's
+    tokens) bought nothing.
+    """
+    return not chunk.internal
 
 
 def open_collection(client: Any, name: str) -> Any:
@@ -165,14 +187,16 @@ class Indexer:
                 ids = [i for i, c in stored.items() if c.article_id in changed]
                 ids += [i for i, c in desired.items() if c.article_id in changed]
                 in_chroma = _chroma_fingerprints(collection, list(dict.fromkeys(ids)))
-            candidates = desired.values() if changed is None else \
+            candidates = list(desired.values()) if changed is None else \
                 [c for c in desired.values() if c.article_id in changed]
-            to_write = [c for c in candidates if in_chroma.get(c.id) != c.fingerprint]
-            stale = [i for i in in_chroma if i not in desired]
-            report.added = sum(c.id not in in_chroma for c in to_write)
-            report.updated = len(to_write) - report.added
-            report.removed = len(stale)
-            report.unchanged = len(desired) - len(to_write)
+            _count_changes(report, desired, candidates,
+                           _held_before(in_chroma, stored, desired, changed))
+            to_write = [c for c in candidates
+                        if belongs_in_chroma(c) and in_chroma.get(c.id) != c.fingerprint]
+            # An internal chunk found in Chroma was put there by an older version: it goes too.
+            stale = [i for i in in_chroma
+                     if i not in desired or not belongs_in_chroma(desired[i])]
+            report.dropped = sum(i in desired for i in stale)
             vectors = self._vectors(to_write, report, progress)
             _write_chroma(collection, to_write, vectors, stale)
             if checkpoint is not None:
@@ -308,11 +332,18 @@ class Indexer:
     def verify(self) -> VerifyReport:
         """Compare articles on disk, Chroma and the BM25 index; list every difference."""
         report = SyncReport()
-        expected = {c.id: c.fingerprint for c in
-                    self._desired_chunks(report, {}, None)[0].values()}
+        desired = self._desired_chunks(report, {}, None)[0]
+        expected = _fingerprints(desired)
         problems = [f"article skipped: {finding}" for finding in report.skipped]
+        dense = {i: f for i, f in expected.items() if belongs_in_chroma(desired[i])}
         in_chroma = _chroma_fingerprints(self.collection())
-        problems += _differences("Chroma", expected, in_chroma)
+        # Named apart from other unexpected chunks: an index built before internal chunks were
+        # kept out of Chroma has every one of them there, and a plain sync removes them.
+        internal = {i for i in in_chroma if i in expected and i not in dense}
+        problems += [f"Chroma: internal-only chunk {i} (an older index's; syncing removes it)"
+                     for i in sorted(internal)]
+        problems += _differences("Chroma", dense,
+                                 {i: f for i, f in in_chroma.items() if i not in internal})
         stored = {c.id: c.fingerprint for c in load_chunks(self.settings)}
         problems += _differences("BM25 index", expected, stored)
         if self.generation():
@@ -321,7 +352,8 @@ class Indexer:
                 problems.append("BM25 index: its documents do not match its chunk records")
             if self._lexical_outdated():
                 problems.append("BM25 index: built by another tokenizer version")
-        return VerifyReport(expected=len(expected), problems=problems)
+        return VerifyReport(expected=len(expected), expected_in_chroma=len(dense),
+                            problems=problems)
 
     def repair(self) -> list[str]:
         """Verify, and sync when the index differs from the files; return the differences.
@@ -344,6 +376,32 @@ class Indexer:
             report = self.sync()
             log.warning("index repaired: %s", report.summary())
         return fixable
+
+
+def _held_before(in_chroma: dict[str, str], stored: dict[str, Chunk], desired: dict[str, Chunk],
+                 changed: set[str] | None) -> dict[str, str]:
+    """The fingerprint the index held for each chunk before this sync (of the articles synced).
+
+    A customer-facing chunk's is Chroma's: Chroma is written first, so after a crash between
+    the two writes it is the current one. An internal-only chunk's is its BM25 record's, even
+    where an older version also put it into Chroma.
+    """
+    held = {i: c.fingerprint for i, c in stored.items()
+            if not belongs_in_chroma(c) and (changed is None or c.article_id in changed)}
+    held.update((i, fingerprint) for i, fingerprint in in_chroma.items()
+                if i not in desired or belongs_in_chroma(desired[i]))
+    return held
+
+
+def _count_changes(report: SyncReport, desired: dict[str, Chunk], candidates: list[Chunk],
+                   before: dict[str, str]) -> None:
+    """Count chunks of the whole index (both stores), not only Chroma's writes, so that the
+    report still adds up to the KB's chunks and an edited internal memo shows as updated."""
+    report.added = sum(c.id not in before for c in candidates)
+    report.updated = sum(c.id in before and before[c.id] != c.fingerprint for c in candidates)
+    report.removed = sum(i not in desired for i in before)
+    report.unchanged = len(desired) - report.added - report.updated
+    report.internal = sum(not belongs_in_chroma(c) for c in desired.values())
 
 
 def _fingerprints(chunks: dict[str, Chunk]) -> dict[str, str]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from click.testing import CliRunner
 
 from suggester.articles import read_article
 from suggester.chunks import chunk_article
 from suggester.cli import main
+from suggester.embedding import shared_embedder
 from suggester.index import Indexer, load_chunks, open_chroma, open_collection
+from suggester.retrieve import Retriever
 
 from conftest import make_settings
 
@@ -25,9 +28,11 @@ def chunk_ids_of(settings, article_id: str) -> set[str]:
 
 def test_first_sync_adds_every_chunk_of_published_articles(small_settings, small_kb):
     report = Indexer(small_settings).sync()
-    expected = {c.id for path in small_kb.rglob("*.md") for c in chunk_article(read_article(path))}
+    chunks = [c for path in small_kb.rglob("*.md") for c in chunk_article(read_article(path))]
+    expected = {c.id for c in chunks}
     assert report.added == len(expected) and report.updated == report.removed == 0
-    assert chroma_ids(small_settings) == expected
+    assert report.internal == 1  # the memo of refund-when
+    assert chroma_ids(small_settings) == {c.id for c in chunks if not c.internal}
     assert {c.id for c in load_chunks(small_settings)} == expected
 
 
@@ -76,14 +81,69 @@ def test_archived_and_draft_articles_are_not_indexed(small_settings, small_kb):
     assert not chunk_ids_of(small_settings, "shipping-late")
 
 
-def test_internal_memo_chunks_are_kept_and_flagged(small_settings):
+def test_internal_memo_chunks_reach_agents_without_being_embedded(small_settings):
     Indexer(small_settings).sync()
     memo = [c for c in load_chunks(small_settings) if c.section == "내부 메모"]
     assert len(memo) == 1 and memo[0].internal and memo[0].kind == "internal"
-    collection = open_collection(open_chroma(small_settings), small_settings.collection)
-    stored = collection.get(ids=[memo[0].id], include=["metadatas"])["metadatas"][0]
-    assert stored["internal"] is True
     assert all(not c.internal for c in load_chunks(small_settings) if c.section != "내부 메모")
+    # Dense results are filtered to customer-facing chunks: Chroma need not hold the memo.
+    assert memo[0].id not in chroma_ids(small_settings)
+    result = Retriever(small_settings).search("환불은 언제 되나요?")
+    assert result.article_ids()[0] == "refund-when"
+    assert [n.chunk.id for n in result.internal] == [memo[0].id]
+    assert result.passages[0].dense_rank is not None  # Chroma was asked too
+    assert all(not p.chunk.internal for p in result.passages)
+
+
+def put_into_chroma_as_the_old_version_did(settings, chunk) -> None:
+    """Embed and write a chunk as versions before 2026-11-24 did for internal ones too."""
+    collection = open_collection(open_chroma(settings), settings.collection)
+    vector = shared_embedder().passage_vectors([chunk.embed_text])[0]
+    collection.add(ids=[chunk.id], embeddings=[vector.tolist()], documents=[chunk.text],
+                   metadatas=[{**chunk.metadata(), "fingerprint": chunk.fingerprint}])
+
+
+@pytest.mark.parametrize("scope", ["whole KB", "one article"])
+def test_an_older_index_with_internal_chunks_in_chroma_is_upgraded_by_a_sync(
+        small_settings, small_kb, scope):
+    Indexer(small_settings).sync()
+    memo = next(c for c in load_chunks(small_settings) if c.internal)
+    put_into_chroma_as_the_old_version_did(small_settings, memo)
+    verified = Indexer(small_settings).verify()
+    assert verified.problems == [f"Chroma: internal-only chunk {memo.id} "
+                                 "(an older index's; syncing removes it)"]
+    only = None if scope == "whole KB" else [small_kb / "faq" / "refund-when.md"]
+    report = Indexer(small_settings).sync(only=only)
+    assert report.dropped == 1 and "1 internal-only chunks deleted from Chroma" in report.summary()
+    # The KB did not change: nothing added, updated or removed, no new BM25 generation.
+    assert (report.added, report.updated, report.removed, report.embedded) == (0, 0, 0, 0)
+    assert report.generation == Indexer(small_settings).generation()
+    assert memo.id not in chroma_ids(small_settings)
+    assert memo.id in {c.id for c in load_chunks(small_settings)}
+    assert Indexer(small_settings).verify().ok
+    assert Indexer(small_settings).sync().dropped == 0
+
+
+def test_repair_removes_internal_chunks_an_older_index_put_into_chroma(small_settings):
+    Indexer(small_settings).sync()
+    memo = next(c for c in load_chunks(small_settings) if c.internal)
+    put_into_chroma_as_the_old_version_did(small_settings, memo)
+    problems = Indexer(small_settings).repair()  # what `suggester serve` runs at start
+    assert len(problems) == 1 and memo.id in problems[0]
+    assert memo.id not in chroma_ids(small_settings) and Indexer(small_settings).verify().ok
+
+
+def test_editing_an_internal_memo_updates_only_the_bm25_index(small_settings, small_kb):
+    Indexer(small_settings).sync()
+    before = chroma_ids(small_settings)
+    path = small_kb / "faq" / "refund-when.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("최대 5,000P", "최대 3,000P"),
+                    encoding="utf-8")
+    report = Indexer(small_settings).sync()
+    assert (report.added, report.updated, report.removed, report.embedded) == (0, 1, 0, 0)
+    memo = next(c for c in load_chunks(small_settings) if c.internal)
+    assert "최대 3,000P" in memo.text and chroma_ids(small_settings) == before
+    assert Indexer(small_settings).verify().ok
 
 
 def test_single_article_sync_matches_a_full_sync(small_settings, small_kb):
@@ -163,7 +223,11 @@ def test_cli_index_reports_what_it_did_and_verify_exits_by_result(small_settings
     first = runner.invoke(main, [*args, "index", "--quiet"], env=env)
     assert first.exit_code == 0, first.output
     assert "2 published articles" in first.output and "added" in first.output
-    assert runner.invoke(main, [*args, "index", "--verify"], env=env).exit_code == 0
+    assert "1 internal-only chunks kept out of Chroma" in first.output
+    verified = runner.invoke(main, [*args, "index", "--verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    chunks = len(load_chunks(small_settings))
+    assert f"({chunks} chunks expected, {chunks - 1} of them in Chroma)" in verified.output
     (small_kb / "faq" / "shipping-late.md").unlink()
     result = runner.invoke(main, [*args, "index", "--verify"], env=env)
     assert result.exit_code == 1
@@ -177,7 +241,7 @@ def test_server_mode_indexes_into_a_chroma_server(chroma_server, small_kb, tmp_p
     report = Indexer(settings).sync()
     assert report.added > 0
     assert not (settings.data_dir / "chroma").exists()  # nothing embedded locally
-    assert len(chroma_ids(settings)) == report.added
+    assert len(chroma_ids(settings)) == report.added - report.internal
     assert Indexer(settings).verify().ok
 
 
@@ -187,5 +251,5 @@ def test_large_changes_are_written_to_chroma_in_batches(small_settings, monkeypa
     monkeypatch.setattr(index_module, "CHROMA_BATCH", 3)  # Chroma refuses oversized batches
     report = Indexer(small_settings).sync()
     assert report.added > 3
-    assert len(chroma_ids(small_settings)) == report.added
+    assert len(chroma_ids(small_settings)) == report.added - report.internal
     assert Indexer(small_settings).verify().ok
