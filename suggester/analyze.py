@@ -67,7 +67,6 @@ KB_FLAG_ARTICLES: dict[str, frozenset[str]] = {
 }
 
 
-
 def flagged_articles(flags: Iterable[str]) -> frozenset[str]:
     """The articles that handle the raised risk flags (the draft should follow their policy)."""
     return frozenset(a for name in flags for a in KB_FLAG_ARTICLES.get(name, ()))

@@ -141,5 +141,6 @@ def test_a_fact_that_restates_the_script_in_other_words_is_left_out(composer,
                       audience="buyer")
     assert draft.citations[0].article_id == "disclosed-defect-claim"
     assert "상태 상이에 해당하지 않아요" in draft.text  # the script says it once ...
-    restated = "판매자가 등록 사진에 보여 주었거나 설명에 적어 둔 하자는 상태 상이에 해당하지 않아요."
+    restated = ("판매자가 등록 사진에 보여 주었거나 설명에 적어 둔 하자는 "
+                "상태 상이에 해당하지 않아요.")
     assert restated not in draft.text  # ... and the rule that says it again is not added
