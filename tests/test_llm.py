@@ -115,6 +115,17 @@ def test_a_dead_endpoint_falls_back_to_the_composer_with_the_reason(dead_llm_set
     store.close()
 
 
+def test_warming_up_a_server_does_not_call_the_llm(dead_llm_settings, shipped_retriever,
+                                                  monkeypatch):
+    from suggester.llm import LLMDrafter
+    from suggester.service import Suggester
+
+    calls = []
+    monkeypatch.setattr(LLMDrafter, "rewrite", lambda self, draft, **_: calls.append(draft))
+    Suggester(dead_llm_settings, retriever=shipped_retriever).warm_up()
+    assert calls == []  # a real one takes 16-30 s a draft: start-up is not the place
+
+
 def test_an_ungrounded_inquiry_is_not_sent_to_the_llm(dead_llm_settings, shipped_retriever):
     from suggester.service import Suggester
 
