@@ -536,8 +536,6 @@ class Analyzer:
                 who = audience_from_passages(retrieval)
         risks = find_risks(text)
         sentiment = _sentiment(text, risks)
-        urgency = _urgency(text, risks, sentiment)
-        flags = [_flag(kb, name, risks, text) for name in risks]
         timings["rules_ms"] = _ms(start)
         if memory.keys and query_vector is None:
             start = time.perf_counter()
@@ -546,12 +544,12 @@ class Analyzer:
         start = time.perf_counter()
         scores = self._scores(text, kb, retrieval, risks, memory, query_vector)
         types = self._types(text, kb, scores)
+        # Flags the KB raises need the types, which the cue flags vote on: merged only now.
         kb_risks = self._kb_risks(text, kb, retrieval, types, risks)
-        if kb_risks:
-            risks = {name: risks.get(name) or kb_risks[name] for name in FLAGS
-                     if name in risks or name in kb_risks}
-            urgency = _urgency(text, risks, sentiment)
-            flags = [_flag(kb, name, risks, text) for name in risks]
+        risks = {name: risks.get(name) or kb_risks[name] for name in FLAGS
+                 if name in risks or name in kb_risks}
+        urgency = _urgency(text, risks, sentiment)
+        flags = [_flag(kb, name, risks, text) for name in risks]
         timings["types_ms"] = _ms(start)
         return Analysis(inquiry_types=types, audience=who, audience_source=source,
                         urgency=urgency, sentiment=sentiment, risk_flags=flags,
