@@ -128,12 +128,11 @@ class RetrievalResult:
         that handles a raised risk flag (`flagged`) by FLAGGED_ARTICLE_BOOST."""
         if not (category_weights or flagged) or not self.candidates:
             return self
-        def boosted(article_id: str, category: str) -> float:
-            flag_boost = FLAGGED_ARTICLE_BOOST if article_id in flagged else 0.0
-            return self.article_scores.get(article_id, 0.0) * \
-                (1.0 + strength * category_weights.get(category, 0.0) + flag_boost)
-        order = sorted(self.candidates, key=lambda p: (boosted(p.article_id, p.chunk.category),
-                                                       p.score), reverse=True)
+        categories = {p.article_id: p.chunk.category for p in self.candidates}
+        boosted = {a: score * (1.0 + strength * category_weights.get(categories.get(a, ""), 0.0)
+                               + (FLAGGED_ARTICLE_BOOST if a in flagged else 0.0))
+                   for a, score in self.article_scores.items()}
+        order = _by_article_score(self.candidates, boosted)
         passages = _top_passages(order, k)
         shown = {p.article_id for p in passages}
         return replace(self, passages=passages,
@@ -427,8 +426,13 @@ def _prefer(ranked: list[Passage], article_scores: dict[str, float],
     penalised = {p.article_id for p in ranked if p.chunk.audience == other}
     scores = {a: s * (1.0 - OTHER_AUDIENCE_PENALTY) if a in penalised else s
               for a, s in article_scores.items()}
-    order = sorted(ranked, key=lambda p: (scores.get(p.article_id, 0.0), p.score), reverse=True)
-    return order, scores
+    return _by_article_score(ranked, scores), scores
+
+
+def _by_article_score(passages: list[Passage], scores: dict[str, float]) -> list[Passage]:
+    """Passages ordered by their article's score, then by their own; best first."""
+    return sorted(passages, key=lambda p: (scores.get(p.article_id, 0.0), p.score),
+                  reverse=True)
 
 
 def _top_passages(ranked: list[Passage], k: int) -> list[Passage]:
