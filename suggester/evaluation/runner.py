@@ -149,7 +149,7 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
             began = time.perf_counter()
             suggestion = suggester.suggest(item.inquiry, channel=item.channel, k=k, log=False)
             record["suggestion"] = checks.check_item(item, suggestion, leaks)
-            record["retrieval"][SERVED] = _served_entry(query, suggestion.retrieval)
+            record["retrieval"][SERVED] = _retrieval_entry(query, suggestion.retrieval)
             record["suggestion"]["ms"] = round((time.perf_counter() - began) * 1000, 1)
             attempt = getattr(suggestion.draft, "llm", None)
             if attempt is not None:
@@ -391,16 +391,13 @@ def search_all(retriever: Retriever, query: Query, systems: Sequence[str],
     results = {}
     for system in systems:
         result = retriever.search(query.text, k=k, system=system, query_vector=vector)
-        ranked = result.article_ids()
-        entry: dict[str, Any] = {"top": ranked[:TOP_SHOWN]}
-        if query.answerable:
-            entry.update(retrieval_scores(ranked, query.relevant))
-        record["retrieval"][system] = entry
+        record["retrieval"][system] = _retrieval_entry(query, result)
         results[system] = result
     return record, results
 
 
-def _served_entry(query: Query, retrieval: RetrievalResult) -> dict[str, Any]:
+def _retrieval_entry(query: Query, retrieval: RetrievalResult) -> dict[str, Any]:
+    """One system's ranking of one query: its top articles and, when answerable, its scores."""
     ranked = retrieval.article_ids()
     entry: dict[str, Any] = {"top": ranked[:TOP_SHOWN]}
     if query.answerable:
