@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from suggester.evaluation.serving import form_token  # noqa: F401 - the tests import it from here
 from suggester.index import Indexer
 from suggester.settings import Settings, load_settings
 
@@ -213,15 +214,6 @@ def client(app):
 # -- signing in (web/auth.py) -------------------------------------------------------------
 
 PASSWORDS = {"agent": "agent-password", "editor": "editor-password", "admin": "admin-password"}
-
-
-def form_token(html: str) -> str:
-    """The CSRF token of the first form in a page."""
-    import re
-
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no form with a CSRF token"
-    return match.group(1)
 
 
 def add_users(app) -> None:
