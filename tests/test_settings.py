@@ -32,6 +32,9 @@ def test_environment_then_overrides_win():
     ({"SUGGESTER_COLLECTION": "ab"}, "collection name 'ab' is invalid"),
     ({"SUGGESTER_COLLECTION": "한글이름"}, "is invalid"),
     ({"SUGGESTER_LOG_LEVEL": "LOUD"}, "SUGGESTER_LOG_LEVEL must be"),
+    ({"SUGGESTER_LLM_BASE_URL": "http://127.0.0.1:8080/v1"}, "SUGGESTER_LLM_MODEL is required"),
+    ({"SUGGESTER_LLM_TIMEOUT": "soon"}, "SUGGESTER_LLM_TIMEOUT must be a number"),
+    ({"SUGGESTER_LLM_TIMEOUT": "0"}, "more than 0 seconds"),
 ])
 def test_bad_values_name_the_variable(environ, words):
     with pytest.raises(SettingsError, match=words):
