@@ -9,11 +9,11 @@ them into the figures of `summary.json` and the gate.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from suggester.draft_check import normalise  # the form leak checks compare text in
 from suggester.evaluation.golden import FLAGS, GoldenItem
 from suggester.evaluation.metrics import mean
 
@@ -22,12 +22,6 @@ MIN_LEAK_CHARS = 12
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+|(?<=[.!?。])(?=[^\d\s])")
 _CLAUSE_END = re.compile(r",(?!\d)\s*|[;:·]\s*|\s+-\s+|\s*→\s*")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalise(text: str) -> str:
-    """NFKC, lower case, no whitespace or punctuation: the form leak checks compare."""
-    return _NOT_TEXT.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def sentences(text: str) -> list[str]:
