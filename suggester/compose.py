@@ -36,7 +36,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 # A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
-_PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")
+PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")  # {고객명}: filled when the agent knows it
 _EMPATHY_WORDS = ("죄송", "불편", "속상", "답답", "걱정", "당황", "놀라")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
 
@@ -290,7 +290,7 @@ class _Builder:
                 self.unfilled.append(match.group(0))
             return match.group(0)
 
-        return _PLACEHOLDER.sub(replace, text)
+        return PLACEHOLDER.sub(replace, text)
 
     def _register(self, text: str) -> str:
         if self.channel == "board":

@@ -13,7 +13,6 @@ quote it): as in the composer, the customer's words cannot steer a policy statem
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from typing import Any
 
 from suggester.analyze import Analysis
 from suggester.chunks import Chunk
-from suggester.compose import Citation, Draft, Sentence
+from suggester.compose import PLACEHOLDER, Citation, Draft, Sentence
 from suggester.draft_check import REASONS_KO, DraftCheck, ForbiddenText, check_draft
 from suggester.retrieve import RetrievalResult
 from suggester.settings import Settings
@@ -31,7 +30,6 @@ MAX_PASSAGES = 4
 MAX_PASSAGE_CHARS = 450
 MAX_TOKENS = 512
 TEMPERATURE = 0.2
-_PLACEHOLDER = re.compile(r"\{([^{}\n]+)\}")
 
 CHANNEL_NAMES = {"chat": "채팅", "board": "게시판 답변", "phone": "전화 응대 대본"}
 TONE_RULES = {
@@ -200,7 +198,7 @@ def checked_draft(check: DraftCheck, passages: Sequence[Chunk], channel: str,
                                        citations=tuple(dict.fromkeys(number[n]
                                                                      for n in s.citations))))
     text = " ".join(s.text for s in check.sentences)
-    unfilled = list(dict.fromkeys(m.group(0) for m in _PLACEHOLDER.finditer(text)))
+    unfilled = list(dict.fromkeys(m.group(0) for m in PLACEHOLDER.finditer(text)))
     return Draft(channel=channel, grounded=True, reason="",
                  sentences=[s for p in paragraphs for s in p], citations=citations,
                  paragraphs=paragraphs, unfilled=unfilled, source="llm", llm=attempt)
