@@ -583,6 +583,13 @@ def _staged(target: Path, text: str) -> Iterator[Callable[[], None]]:
             temporary.unlink()
 
 
+def write_atomically(target: Path, text: str) -> None:
+    """Replace `target` with `text` at once: readers see the old or the new file, never a torn
+    one, and a crash leaves at most a staging file that `remove_stale_staging` deletes."""
+    with _staged(target, text) as commit:
+        commit()
+
+
 def _fsync_dir(folder: Path) -> None:
     # Makes the rename itself durable: without it a power cut can bring the old file back.
     descriptor = os.open(folder, os.O_RDONLY)

@@ -24,11 +24,9 @@ never rolls an article back.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -45,7 +43,7 @@ from suggester.articles import (
 )
 from suggester.errors import ArticleError
 from suggester.index import Indexer, read_generation
-from suggester.publish import publish_lock
+from suggester.publish import publish_lock, write_atomically
 from suggester.settings import Settings
 from suggester.store import ArticleVersion, Store
 
@@ -207,7 +205,7 @@ class Replica:
             log.warning("%s: the local file (version %d) is newer than the shared history "
                         "(version %d); keeping it", path, current.version, wanted.version)
             return path, "kept"
-        _write_atomically(path, wanted.source)
+        write_atomically(path, wanted.source)
         return path, "written"
 
     def _new_path(self, article_id: str, wanted: ArticleVersion) -> Path | None:
@@ -234,7 +232,7 @@ class Replica:
     def _save_state(self, revision: int, applied: dict[str, int]) -> None:
         text = json.dumps({"revision": revision, "applied": applied, "saved_at": time.time()},
                           sort_keys=True)
-        _write_atomically(self.state_path, text + "\n")
+        write_atomically(self.state_path, text + "\n")
 
 
 def _read(path: Path) -> Article | None:
@@ -242,26 +240,3 @@ def _read(path: Path) -> Article | None:
         return read_article(path) if path.exists() else None
     except ArticleError:
         return None  # a broken file is replaced by the served version
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Temp file beside `path`, fsync, rename: readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The suffix is the publisher's, so `remove_stale_staging` deletes a crash's leftover.
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                        suffix=".publishing.tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-        folder = os.open(path.parent, os.O_RDONLY)  # makes the rename itself durable
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
