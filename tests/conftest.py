@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from suggester.evaluation.serving import form_token  # noqa: F401 - the tests import it from here
+# The tests import these from here; the load harness needs them too.
+from suggester.evaluation.serving import form_token, free_port  # noqa: F401
 from suggester.index import Indexer
 from suggester.settings import Settings, load_settings
 
@@ -118,12 +119,6 @@ def shipped_retriever(shipped_settings: Settings):
 def small_settings(small_kb: Path, tmp_path: Path) -> Settings:
     """Settings for an index of the small KB in a fresh data dir."""
     return make_settings(tmp_path / "data", small_kb)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
