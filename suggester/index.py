@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -36,6 +35,7 @@ from suggester.cache import ContentCache
 from suggester.chunks import Chunk, chunk_article
 from suggester.embedding import MODEL_NAME, E5Embedding, shared_embedder
 from suggester.errors import ArticleError, ChromaUnavailable, SearchIndexError
+from suggester.files import write_atomically
 from suggester.lexical import KiwiTokenizer, LexicalIndex, shared_tokenizer
 from suggester.lint import ERROR, Finding, check_article
 from suggester.settings import Settings
@@ -307,7 +307,7 @@ class Indexer:
             "generation": generation, "tokenizer": self.tokenizer.version,
             "chunks": len(chunks), "written_at": dt.datetime.now(dt.UTC).isoformat(),
         }), encoding="utf-8")
-        _atomic_write(root / _CURRENT, f"{generation}\n")
+        write_atomically(root / _CURRENT, f"{generation}\n")
         self._prune(root, generation)
         return generation
 
@@ -477,16 +477,6 @@ def load_chunks(settings: Settings, generation: int | None = None) -> list[Chunk
         _CHUNK_MEMO.clear()  # keep only the newest: old generations are not read again
         _CHUNK_MEMO[key] = chunks
     return list(chunks)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
 
 
 class _progress_bar:  # noqa: N801 - used as a context manager like a function

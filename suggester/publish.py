@@ -44,7 +44,6 @@ import logging
 import os
 import re
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ from suggester.articles import (
 )
 from suggester.database import StoreBusy, StoreError
 from suggester.errors import ArticleError, SuggesterError
+from suggester.files import STAGING_SUFFIX, staged_write
 from suggester.index import Indexer
 from suggester.lint import ERROR, Finding, lint_source
 from suggester.settings import Settings
@@ -81,7 +81,6 @@ PAUSE_POINTS = ("staged", "recorded", "replaced", "dense-written")
 PAUSE_MARKER = "test-publish-paused"
 RECOVERY_AUTHOR = "recovery"  # author of a file's state recorded after an interrupted publish
 LOCK_FILE = "publish.lock"
-_STAGING_SUFFIX = ".publishing.tmp"  # not *.md, so a leftover is never read as an article
 BASELINE_AUTHOR = "kb-file"  # author of a file's state recorded before its first edit here
 _STATUS_BY_ACTION = {"publish": "published", "restore": "published", "draft": "draft",
                      "archive": "archived"}
@@ -352,7 +351,7 @@ class Publisher:
 
     def _write(self, target: Path, text: str, record: Callable[[], int]) -> int:
         try:
-            with _staged(target, text) as commit:
+            with staged_write(target, text) as commit:
                 self._pause("staged")
                 history_id = record()
                 self._pause("recorded")
@@ -479,7 +478,7 @@ def remove_stale_staging(settings: Settings) -> int:
 
 def _remove_staging(settings: Settings) -> int:
     removed = 0
-    for leftover in settings.kb_dir.glob(f"*/.*{_STAGING_SUFFIX}"):
+    for leftover in settings.kb_dir.glob(f"*/.*{STAGING_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
             removed += 1
@@ -556,47 +555,6 @@ def _record_served_versions(settings: Settings, store: Store) -> Iterator[str]:
                                      action=_ACTION_BY_STATUS.get(article.status, "draft"),
                                      source=article.source)
         yield path.stem
-
-
-@contextlib.contextmanager
-def _staged(target: Path, text: str) -> Iterator[Callable[[], None]]:
-    """Write `text` to a fsynced temp file beside `target`; yield the commit (the replace)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                        suffix=_STAGING_SUFFIX)
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp makes the file private; an article is as readable as the one it replaces.
-        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-
-        def commit() -> None:
-            os.replace(temporary, target)
-            _fsync_dir(target.parent)
-
-        yield commit
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-
-
-def write_atomically(target: Path, text: str) -> None:
-    """Replace `target` with `text` at once: readers see the old or the new file, never a torn
-    one, and a crash leaves at most a staging file that `remove_stale_staging` deletes."""
-    with _staged(target, text) as commit:
-        commit()
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable: without it a power cut can bring the old file back.
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _test_pause(settings: Settings, point: str) -> None:

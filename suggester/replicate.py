@@ -42,8 +42,9 @@ from suggester.articles import (
     read_article,
 )
 from suggester.errors import ArticleError
+from suggester.files import write_atomically
 from suggester.index import Indexer, read_generation
-from suggester.publish import publish_lock, write_atomically
+from suggester.publish import publish_lock
 from suggester.settings import Settings
 from suggester.store import ArticleVersion, Store
 
