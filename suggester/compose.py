@@ -110,6 +110,7 @@ class Draft:
     citations: list[Citation]
     paragraphs: list[list[Sentence]] = field(default_factory=list)
     unfilled: list[str] = field(default_factory=list)
+    reason_ko: str = ""  # the reason as agents read it in the console
     source: str = "composer"  # who wrote it: "composer" or "llm" (see suggester/llm.py)
     llm: LLMAttempt | None = None  # the LLM's attempt, when one is configured
 
@@ -126,7 +127,7 @@ class Draft:
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text, "cited_text": self.cited_text, "grounded": self.grounded,
-            "reason": self.reason, "channel": self.channel,
+            "reason": self.reason, "reason_ko": self.reason_ko, "channel": self.channel,
             "citations": [c.to_dict() for c in self.citations],
             "sentences": [{"text": s.text, "citations": list(s.citations), "item": s.item}
                           for s in self.sentences],
@@ -173,12 +174,16 @@ class Composer:
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
         if not retrieval.grounded or not retrieval.passages:
-            return self._holding(channel, retrieval.reason or "no grounded passage", values)
+            return self._holding(channel, retrieval.reason or "no grounded passage",
+                                 _not_grounded_ko(retrieval), values)
         builder = _Builder(channel, values)
         primary = retrieval.passages[0].article_id
         script = self._script(primary, channel)
         if script is None:
-            return self._holding(channel, f"article {primary} has no reply script", values)
+            title = retrieval.passages[0].chunk.title
+            return self._holding(channel, f"article {primary} has no reply script",
+                                 f"가장 가까운 문서 '{title}'에 응대 예시가 없어 보류 답변을 "
+                                 "드립니다.", values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
         empathy_needed = apologise or sentiment in ("frustrated", "angry")
@@ -232,15 +237,23 @@ class Composer:
         rest.sort(key=lambda c: c.kind != "summary")  # the summary holds the key numbers
         return list(dict.fromkeys(retrieved + rest))
 
-    def _holding(self, channel: str, reason: str, values: dict[str, str]) -> Draft:
+    def _holding(self, channel: str, reason: str, reason_ko: str,
+                 values: dict[str, str]) -> Draft:
         builder = _Builder(channel, values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
         builder.add_plain(HOLDING[channel])
         draft = builder.build(self._internal_sentences)
         draft.grounded = False
-        draft.reason = reason
+        draft.reason, draft.reason_ko = reason, reason_ko
         return draft
+
+
+def _not_grounded_ko(retrieval: RetrievalResult) -> str:
+    if not retrieval.passages:
+        return "이 문의에 맞는 게시 문서가 없습니다."
+    return (f"가장 가까운 문서도 근거 신뢰도가 {retrieval.confidence:.3f}로 기준보다 "
+            "낮습니다.")
 
 
 class _Builder:

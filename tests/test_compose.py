@@ -93,6 +93,20 @@ def test_no_confident_passage_gives_a_holding_reply(composer, shipped_retriever)
     assert not draft.grounded and draft.reason
     assert "확인 후 안내드리겠습니다" in draft.text
     assert draft.citations == []
+    assert re.fullmatch(r"가장 가까운 문서도 근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다\.",
+                        draft.to_dict()["reason_ko"])
+
+
+def test_an_article_without_a_reply_script_gives_a_holding_reply_and_says_why(
+        shipped_retriever):
+    chunks = [c for c in shipped_retriever.snapshot().chunks.values()
+              if not (c.article_id == "off-platform-payment" and c.kind == "script")]
+    retrieval = shipped_retriever.search("판매자가 계좌로 직접 입금하래요", audience="buyer")
+    assert retrieval.grounded and retrieval.passages[0].article_id == "off-platform-payment"
+    draft = Composer(chunks).compose(retrieval)
+    assert not draft.grounded and draft.citations == []
+    assert draft.reason == "article off-platform-payment has no reply script"
+    assert "응대 예시가 없어" in draft.to_dict()["reason_ko"]
 
 
 def test_internal_sections_never_reach_the_draft(composer, shipped_retriever):

@@ -175,12 +175,9 @@
     $("not-grounded-reason").textContent = grounded ? "" : "사유: " + groundingReason(data);
   }
 
-  // The API's reason is English (for logs); agents read Korean.
+  // `reason` is English (for logs); agents read `reason_ko`.
   function groundingReason(data) {
-    if (data.retrieval.grounded !== false) return data.draft.reason || "";
-    if (!data.passages.length) return "이 문의에 맞는 게시 문서가 없습니다.";
-    const confidence = Number(data.retrieval.confidence).toFixed(3);
-    return `가장 가까운 문서도 근거 신뢰도가 ${confidence}로 기준보다 낮습니다.`;
+    return data.draft.reason_ko || data.draft.reason || "";
   }
 
   // -- inquiry types: editable chips, corrections go to /api/feedback -----------------------------
