@@ -107,6 +107,26 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
 
 
 @main.command()
+@click.option("--article", "article_id", default=None, help="Only this article's questions.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_context
+def routes(context: _Context, article_id: str | None, quiet: bool) -> None:
+    """List the anticipated questions (## 예상 문의) another article answers first."""
+    from suggester.retrieve import Retriever
+    from suggester.routes import misrouted_questions
+
+    found, checked = misrouted_questions(Retriever(context.settings), context.settings.kb_dir,
+                                         article_id=article_id, progress=not quiet)
+    if article_id and not checked:
+        raise click.UsageError(f"no published article {article_id!r} with anticipated "
+                               "questions in the index")
+    for route in found:
+        click.secho(str(route), fg="yellow")
+    click.echo(f"{checked - len(found)} of {checked} anticipated questions find their own "
+               f"article first; another article comes first for {len(found)}")
+
+
+@main.command()
 @click.argument("query")
 @click.option("--audience", type=click.Choice(["buyer", "seller"]), default=None,
               help="Only passages for this side (and for everyone).")
