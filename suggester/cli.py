@@ -112,10 +112,10 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
 @pass_context
 def routes(context: _Context, article_id: str | None, quiet: bool) -> None:
     """List the anticipated questions (## 예상 문의) another article answers first."""
-    from suggester.retrieve import Retriever
     from suggester.routes import misrouted_questions
+    from suggester.service import Suggester
 
-    found, checked = misrouted_questions(Retriever(context.settings), context.settings.kb_dir,
+    found, checked = misrouted_questions(Suggester(context.settings), context.settings.kb_dir,
                                          article_id=article_id, progress=not quiet)
     if article_id and not checked:
         raise click.UsageError(f"no published article {article_id!r} with anticipated "

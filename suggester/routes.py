@@ -1,9 +1,10 @@
 """Where the KB's own anticipated questions lead: a check for policy editors.
 
-Every `## 예상 문의` question is searched as a customer would ask it. When another article
-comes first, customers who ask that question get the other article's policy: the editor moves
+Every `## 예상 문의` question goes through the suggester as a customer's message would (so the
+analyzer's types and risk flags re-rank as they do for agents). When another article comes
+first, customers who ask that question get the other article's policy: the editor moves
 the question, sharpens it, or accepts that the other article answers it better. Measured on the
-shipped KB (2026-11-24), each with its own audience: 63 of 221 questions found another article
+shipped KB (2026-11-24), each with its own audience: 66 of 221 questions found another article
 first.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from suggester.articles import find_article_path
 from suggester.chunks import Chunk
-from suggester.retrieve import Retriever
+from suggester.service import Suggester
 
 QUESTION_PREFIX = "Q."
 
@@ -49,18 +50,18 @@ def anticipated_questions(chunks: Iterable[Chunk]) -> list[Chunk]:
                    and question_text(c)), key=lambda c: (c.article_id, c.line_start))
 
 
-def misrouted_questions(retriever: Retriever, kb_dir: Path, *, article_id: str | None = None,
+def misrouted_questions(suggester: Suggester, kb_dir: Path, *, article_id: str | None = None,
                         progress: bool = False) -> tuple[list[Route], int]:
     """The anticipated questions another article answers first, and how many were checked."""
-    snapshot = retriever.snapshot()
+    snapshot = suggester.retriever.snapshot()
     questions = [c for c in anticipated_questions(snapshot.chunks.values())
                  if article_id in (None, c.article_id)]
     routes = []
     for chunk in _progress(questions, progress):
         # The question's own audience, as the agent would choose it in the console.
         audience = chunk.audience if chunk.audience != "all" else None
-        result = retriever.search(question_text(chunk), snapshot=snapshot, audience=audience)
-        articles = result.articles
+        suggestion = suggester.suggest(question_text(chunk), audience=audience, log=False)
+        articles = suggestion.retrieval.articles
         if articles and articles[0] != chunk.article_id:
             own = articles.index(chunk.article_id) + 1 if chunk.article_id in articles else None
             routes.append(Route(article_id=chunk.article_id,
