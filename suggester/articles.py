@@ -40,6 +40,9 @@ ESCALATION, INTERNAL_MEMO = "에스컬레이션", "내부 메모"
 INTERNAL_SECTIONS = (ESCALATION, INTERNAL_MEMO)
 KNOWN_SECTIONS = (SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS, *INTERNAL_SECTIONS)
 QUESTION_PREFIX = re.compile(r"^Q\s*[.:)]\s*")
+# "고객이 소송을 언급해도 응대 기준은 바뀌지 않아요" speaks to agents about the customer: a reply
+# says 고객님. Such text belongs in ## 내부 메모 (lint warns; the composer never sends it).
+ABOUT_THE_CUSTOMER = re.compile(r"고객(?:이|의|에게|은|을|가)(?:\s|$)")
 ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a slug; also the file name
 
 # markdown-it-py reads ~50 KB of dense markup a second here, and its inline parser is quadratic

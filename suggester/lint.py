@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suggester.articles import (
+    ABOUT_THE_CUSTOMER,
     ARTICLE_ID,
     ARTICLE_TYPES,
     AUDIENCES,
     CHANNELS,
     FOLLOW_UPS,
     GUIDE,
+    INTERNAL_MEMO,
+    INTERNAL_SECTIONS,
     KNOWN_SECTIONS,
     PLACEHOLDERS,
     POLICY,
@@ -132,6 +135,7 @@ def check_article(article: Article, today: dt.date) -> list[Finding]:
     findings += _check_fields(article, today)
     findings += _check_sections(article)
     findings += _check_placeholders(article)
+    findings += _check_customer_voice(article)
     return findings
 
 
@@ -288,6 +292,23 @@ def _check_placeholders(article: Article) -> list[Finding]:
             findings.append(Finding(path=article.path, line=number, severity=ERROR,
                                     message="unbalanced '{' or '}': placeholders look like "
                                             "{고객명}"))
+    return findings
+
+
+def _check_customer_voice(article: Article) -> list[Finding]:
+    """Customer-facing text that speaks of 고객이/고객의: guidance for agents, which drafts
+    must not quote (the composer leaves such sentences out)."""
+    findings = []
+    internal = False
+    lines = article.source.split("\n")
+    for offset, line in enumerate(lines[article.body_line - 1:]):
+        if line.startswith("## "):
+            internal = line[3:].strip() in INTERNAL_SECTIONS
+        elif not internal and ABOUT_THE_CUSTOMER.search(line):
+            findings.append(Finding(
+                path=article.path, line=article.body_line + offset, severity=WARNING,
+                message="customer-facing text speaks of the customer ('고객이', '고객의'): a "
+                        f"reply says 고객님; guidance for agents belongs in '## {INTERNAL_MEMO}'"))
     return findings
 
 

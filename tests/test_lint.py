@@ -142,6 +142,18 @@ def test_unknown_sections_and_fields_are_warnings(small_kb, write_article, artic
     assert any("unknown field 'colour'" in m for m in warnings)
 
 
+def test_customer_facing_text_about_the_customer_is_a_warning(small_kb, write_article,
+                                                               article_source):
+    source = article_source().replace(
+        "신용/체크카드는 카드사 취소까지", "고객이 항의해도 기준은 같아요. 신용/체크카드는 카드사 취소까지")
+    source = source.replace("재량 보상은 최대", "고객이 원하면 재량 보상은 최대")  # internal: fine
+    path = write_article("refund-when.md", source)
+    warnings = findings_for(small_kb, "refund-when.md", "warning")
+    assert len(warnings) == 1 and "speaks of the customer" in warnings[0].message
+    assert "고객이 항의해도" in path.read_text(encoding="utf-8").split("\n")[warnings[0].line - 1]
+    assert findings_for(small_kb, "refund-when.md") == []  # a warning, not an error
+
+
 @pytest.mark.parametrize(("data", "words"), [
     (b"", "file is empty"),
     (b"## \xec\x9a\x94\xec\x95\xbd\n", "missing front matter"),
