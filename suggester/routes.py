@@ -14,11 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suggester.articles import find_article_path
+from suggester.articles import QUESTION_PREFIX, find_article_path
 from suggester.chunks import Chunk
 from suggester.service import Suggester
-
-QUESTION_PREFIX = "Q."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +39,7 @@ class Route:
 
 def question_text(chunk: Chunk) -> str:
     """The question of an anticipated-question chunk, as its heading states it."""
-    last = chunk.section.split(" > ")[-1].strip()
-    return last.removeprefix(QUESTION_PREFIX).strip()
+    return QUESTION_PREFIX.sub("", chunk.section.split(" > ")[-1].strip()).strip()
 
 
 def anticipated_questions(chunks: Iterable[Chunk]) -> list[Chunk]:
