@@ -11,11 +11,13 @@ instead of sending a guess. The customer's own words never enter the draft, whic
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from suggester.articles import ABOUT_THE_CUSTOMER
 from suggester.chunks import Chunk
 from suggester.retrieve import RetrievalResult
 from suggester.textsim import bigram_share
@@ -32,6 +34,11 @@ REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothi
 # ("해당 하자는 ... 상태 상이에 해당하지 않아요" twice). Measured on dev: drafts with such a
 # pair 43 -> 33, must_include coverage unchanged; at 0.5 new facts without numbers went too.
 RESTATED = 0.6
+# A sentence of the answering article that shares the customer's rarer words answers what they
+# asked ("모아둔 포인트는요?" -> "보유 포인트는 소멸하며 재가입해도 복구되지 않아요").
+# Score: the IDF (over the KB's chunks) of the content words shared with the inquiry.
+ASKED_MIN_SCORE = 3.0
+MAX_ASKED_SENTENCES = 1
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 # A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
@@ -159,7 +166,12 @@ def _clean(value: str, limit: int) -> str:
 class Composer:
     """Build drafts from retrieval results; knows every chunk so it can fetch scripts."""
 
-    def __init__(self, chunks: Iterable[Chunk]) -> None:
+    def __init__(self, chunks: Iterable[Chunk], *,
+                 tokenizer: Callable[[str], list[str]] | None = None,
+                 chunk_tokens: Mapping[str, list[str]] | None = None) -> None:
+        """`tokenizer` (content morphemes) and `chunk_tokens` (by content hash) let the draft
+        add the article's sentences that answer the inquiry's words; without them it does not."""
+        chunks = list(chunks)
         self._by_article: dict[str, list[Chunk]] = {}
         internal: set[str] = set()
         for chunk in chunks:
@@ -167,10 +179,15 @@ class Composer:
             if chunk.internal:
                 internal.update(_normalised_sentences(chunk.text))
         self._internal_sentences = internal
+        self._tokenizer = tokenizer
+        self._idf = _idf([chunk_tokens.get(c.content_hash, []) for c in chunks]) \
+            if tokenizer and chunk_tokens else {}
+        self._sentence_words: dict[str, list[tuple[Chunk, str, bool, frozenset[str]]]] = {}
 
     def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
                 sentiment: str = "calm", inquiry_types: Sequence[str] = (),
-                apologise: bool = False, known: Known | None = None) -> Draft:
+                apologise: bool = False, known: Known | None = None,
+                inquiry: str = "") -> Draft:
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
         if not retrieval.grounded or not retrieval.passages:
@@ -190,7 +207,7 @@ class Composer:
         if empathy_needed and not any(w in script.text for w in _EMPATHY_WORDS):
             builder.add_plain(EMPATHY[channel])
         builder.add_passage(script, _sentences(script.text))
-        self._add_facts(builder, retrieval, primary, script, inquiry_types)
+        self._add_facts(builder, retrieval, primary, script, inquiry_types, inquiry)
         builder.add_plain(CLOSING[channel], paragraph=True)
         return builder.build(self._internal_sentences)
 
@@ -203,12 +220,17 @@ class Composer:
         return chosen[0] if chosen else None
 
     def _add_facts(self, builder: _Builder, retrieval: RetrievalResult, primary: str,
-                   script: Chunk, inquiry_types: Sequence[str]) -> None:
-        """Facts the script leaves out: a passage of another asked-about category first, then
-        passages of the primary article that state numbers the script does not (the retrieved
-        ones in rank order, then the article's summary and rules)."""
-        chosen: list[tuple[Chunk, list[str]]] = []
+                   script: Chunk, inquiry_types: Sequence[str], inquiry: str) -> None:
+        """Facts the script leaves out: the primary article's sentences that answer the
+        inquiry's words, a passage of another asked-about category, then passages of the
+        primary article that state numbers the script does not (the retrieved ones in rank
+        order, then the article's summary and rules)."""
+        chosen: list[tuple[Chunk, list[tuple[str, bool]]]] = []
         said = script.text
+        for chunk, sentence, item in self._asked(primary, inquiry, said):
+            chosen.append((chunk, [(sentence, item)]))
+            said += sentence
+        asked = len(chosen)
         primary_category = retrieval.passages[0].chunk.category
         for category in inquiry_types:
             other = next((p.chunk for p in retrieval.passages if category != primary_category
@@ -219,16 +241,57 @@ class Composer:
                 said += other.text
                 break
         for chunk in self._fact_candidates(retrieval, primary):
-            if len(chosen) > MAX_EXTRA_FACTS:
+            if len(chosen) - asked > MAX_EXTRA_FACTS:
                 break
             if chunk.kind != "script" and _new_numbers(chunk.text, said):
                 chosen.append((chunk, _fact_sentences(chunk, said)))
                 said += chunk.text
-        if chosen and chosen[0][0].article_id != primary:
-            builder.add_plain(ADDITION[builder.channel], paragraph=True)
+        if any(chunk.article_id != primary for chunk, _ in chosen):
+            chosen.sort(key=lambda entry: entry[0].article_id != primary)
+        added_other = False
         for chunk, sentences in chosen:
+            other_article = chunk.article_id != primary
+            if other_article and not added_other:
+                builder.add_plain(ADDITION[builder.channel], paragraph=True)
+                added_other = True
             builder.add_passage(chunk, sentences[:MAX_SENTENCES_PER_FACT],
-                                paragraph=chunk.article_id != primary)
+                                paragraph=other_article)
+
+    def _asked(self, primary: str, inquiry: str, said: str) -> list[tuple[Chunk, str, bool]]:
+        """Up to MAX_ASKED_SENTENCES sentences of the primary article that share the most
+        telling words with the inquiry that the draft does not mention yet, best first, none
+        that only repeat what is said."""
+        if not (inquiry and self._tokenizer and self._idf):
+            return []
+        # Only words the draft has not answered yet: the script often covers the main ask.
+        words = set(self._tokenizer(inquiry)) - set(self._tokenizer(said))
+        scored = []
+        for chunk, sentence, item, sentence_words in self._sentences_of(primary):
+            score = sum(self._idf.get(w, 0.0) for w in words & sentence_words)
+            if score >= ASKED_MIN_SCORE:
+                scored.append((score, chunk, sentence, item))
+        scored.sort(key=lambda entry: -entry[0])
+        picked: list[tuple[Chunk, str, bool]] = []
+        for _, chunk, sentence, item in scored:
+            if len(picked) == MAX_ASKED_SENTENCES:
+                break
+            if not _already_said(sentence, said):
+                picked.append((chunk, sentence, item))
+                said += sentence
+        return picked
+
+    def _sentences_of(self, article_id: str) -> list[tuple[Chunk, str, bool, frozenset[str]]]:
+        """The article's customer-facing fact sentences with their words (cached: Kiwi)."""
+        cached = self._sentence_words.get(article_id)
+        if cached is None:
+            assert self._tokenizer is not None
+            cached = [(chunk, sentence, item, frozenset(self._tokenizer(sentence)))
+                      for chunk in self._by_article.get(article_id, [])
+                      if not chunk.internal and chunk.kind != "script"
+                      for sentence, item in _whole_sentences(_without_question(chunk))
+                      if not ABOUT_THE_CUSTOMER.search(sentence)]
+            self._sentence_words[article_id] = cached
+        return cached
 
     def _fact_candidates(self, retrieval: RetrievalResult, primary: str) -> list[Chunk]:
         retrieved = [p.chunk for p in retrieval.passages if p.article_id == primary]
@@ -331,13 +394,27 @@ def _sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def _without_question(chunk: Chunk) -> str:
+    """A passage's text without an anticipated question's 'Q.' line (its '.' would split it
+    apart, and it is the customer's question, not our answer)."""
+    if chunk.kind == "question" and chunk.text.startswith("Q."):
+        return chunk.text.partition("\n")[2]
+    return chunk.text
+
+
+def _idf(documents: list[list[str]]) -> dict[str, float]:
+    frequency: dict[str, int] = {}
+    for words in documents:
+        for word in set(words):
+            frequency[word] = frequency.get(word, 0) + 1
+    return {w: math.log((len(documents) + 1) / (n + 0.5)) for w, n in frequency.items()}
+
+
 def _fact_sentences(chunk: Chunk, said: str) -> list[tuple[str, bool]]:
     """Sentences of a passage, those stating numbers not yet said first, leaving out any that
     mostly repeat what is said already (a question's 'Q.' line is dropped too)."""
-    text = chunk.text
-    if chunk.kind == "question" and text.startswith("Q."):
-        text = text.partition("\n")[2]  # the question line; its '.' would split it apart
-    lines = [(s, item) for s, item in _whole_sentences(text) if not _already_said(s, said)]
+    lines = [(s, item) for s, item in _whole_sentences(_without_question(chunk))
+             if not _already_said(s, said) and not ABOUT_THE_CUSTOMER.search(s)]
     fresh = [line for line in lines if _new_numbers(line[0], said)]
     return fresh + [line for line in lines if line not in fresh]
 

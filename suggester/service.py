@@ -126,10 +126,11 @@ class Suggester:
             snapshot = self.retriever.snapshot()
             if snapshot.generation != self._generation:
                 chunks = list(snapshot.chunks.values())
-                self._composer = Composer(chunks)
-                self._anticipator = Anticipator(chunks)
                 # Cached tokens make this 10 ms instead of 2.4 s of Kiwi per generation.
                 tokens = Indexer(self.settings).tokens_for(chunks)
+                self._composer = Composer(chunks, tokenizer=self.retriever.tokenizer,
+                                          chunk_tokens=tokens)
+                self._anticipator = Anticipator(chunks)
                 if self._analyzer is None:
                     corrections = self.store.corrections() if self.store else []
                     self._analyzer = Analyzer(tokenizer=self.retriever.tokenizer,
@@ -201,7 +202,8 @@ class Suggester:
             analysis.primary_type in COMPANY_FAULT_TYPES
         draft = composer.compose(retrieval, channel=channel, sentiment=analysis.sentiment,
                                  inquiry_types=analysis.types, apologise=apologise,
-                                 known=Known(customer_name=customer_name, order_id=order_id))
+                                 known=Known(customer_name=customer_name, order_id=order_id),
+                                 inquiry=inquiry)
         anticipated = anticipator.anticipate(
             inquiry, retrieval, draft, asked_together=self._asked_together,
             allowed=self._servable_articles(side, snapshot))

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from suggester.compose import Composer, Known
+from suggester.index import Indexer
 from suggester.tone import for_reading_aloud, to_formal
 
 
 @pytest.fixture(scope="module")
 def composer(shipped_retriever):
     return Composer(shipped_retriever.snapshot().chunks.values())
+
+
+@pytest.fixture(scope="module")
+def asking_composer(shipped_settings, shipped_retriever):
+    """A composer that also hears the inquiry's words, as the service builds it."""
+    chunks = list(shipped_retriever.snapshot().chunks.values())
+    return Composer(chunks, tokenizer=shipped_retriever.tokenizer,
+                    chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
 
 
 def draft_for(composer, retriever, inquiry, **options):
@@ -158,3 +168,30 @@ def test_a_fact_that_restates_the_script_in_other_words_is_left_out(composer,
     restated = ("판매자가 등록 사진에 보여 주었거나 설명에 적어 둔 하자는 "
                 "상태 상이에 해당하지 않아요.")
     assert restated not in draft.text  # ... and the rule that says it again is not added
+
+
+def test_the_articles_sentence_that_answers_the_customers_words_is_added(asking_composer,
+                                                                        shipped_retriever):
+    inquiry = "카카오페이로 결제했는데 환불 언제되여"
+    retrieval = shipped_retriever.search(inquiry, audience="buyer")
+    asked = asking_composer.compose(retrieval, inquiry=inquiry)
+    without_words = asking_composer.compose(retrieval)
+    answer = next(s for s in asked.sentences if "카카오페이" in s.text)
+    assert answer.citations and "즉시~1영업일" in answer.text
+    assert "카카오페이" not in without_words.text
+    assert asked.citations[0].article_id == retrieval.passages[0].article_id
+
+
+def test_text_that_speaks_of_the_customer_never_reaches_a_draft(shipped_settings,
+                                                                shipped_retriever):
+    inquiry = "카카오페이로 결제했는데 환불 언제되여"
+    retrieval = shipped_retriever.search(inquiry, audience="buyer")
+    primary = retrieval.passages[0].article_id
+    guidance = "고객이 카카오페이 환불에 항의해도 기준은 7영업일로 같아요."
+    chunks = [replace(c, text=f"{guidance}\n{c.text}")
+              if c.article_id == primary and c.kind in ("summary", "policy") else c
+              for c in shipped_retriever.snapshot().chunks.values()]
+    composer = Composer(chunks, tokenizer=shipped_retriever.tokenizer,
+                        chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+    draft = composer.compose(retrieval, inquiry=inquiry)
+    assert draft.grounded and "고객이" not in draft.text and "7영업일로" not in draft.text
