@@ -284,6 +284,12 @@ def test_a_small_run_writes_json_markdown_and_html(shipped_settings, tmp_path):
         first = report.items[0]["suggestion"]
         assert {"predicted_types", "draft_text", "leaks"} <= set(first)
         assert report.suggestions["internal_leaks"] == 0
+        # The KB's own anticipated questions are routed too, and each one sent elsewhere named.
+        kb = report.kb_questions
+        assert kb["checked"] > 200 and len(kb["elsewhere"]) < kb["checked"]
+        assert kb["own_article_first"] == round(1 - len(kb["elsewhere"]) / kb["checked"], 4)
+        assert summary["figures"]["kb_questions.own_article_first"] == kb["own_article_first"]
+        assert f"of {kb['checked']} (`suggester routes`" in markdown
 
 
 def test_eval_command_prints_the_summary_and_gate_exits_1(shipped_settings, tmp_path,

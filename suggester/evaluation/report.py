@@ -94,6 +94,11 @@ def markdown_summary(report: EvalReport, gate: dict[str, Any] | None = None) -> 
                 f"{n['tp']} of {n['tp'] + n['fn']} uncovered inquiries refused; "
                 f"answerable but refused: {', '.join(n['refused_answerable']) or 'none'}; "
                 f"uncovered but answered: {', '.join(n['answered_negatives']) or 'none'}"]
+    if report.kb_questions:
+        k = report.kb_questions
+        out += ["", f"KB anticipated questions that find their own article first: "
+                    f"{_f(k['own_article_first'])} of {k['checked']} "
+                    f"(`suggester routes` lists the others)"]
     out += ["", "## Suggestion checks", ""]
     out += _suggestion_lines(report.suggestions)
     if report.ragas:
@@ -291,6 +296,11 @@ def html_report(report: EvalReport, gate: dict[str, Any] | None = None) -> str:
                               [[n["precision"], n["recall"], n["tp"],
                                 ", ".join(n["answered_negatives"]) or "none",
                                 ", ".join(n["refused_answerable"]) or "none"]])]
+    if report.kb_questions:
+        k = report.kb_questions
+        parts.append(f"<p>KB anticipated questions that find their own article first: "
+                     f"{_f(k['own_article_first'])} of {k['checked']} "
+                     "(<code>suggester routes</code> lists the others)</p>")
     parts += ["<h2>Suggestion checks</h2>", _suggestions_html(report.suggestions)]
     if report.ragas:
         measured = {k: v["value"] for k, v in report.ragas.items() if "value" in v}

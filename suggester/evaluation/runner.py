@@ -66,6 +66,9 @@ class EvalReport:
     items: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)  # LLM drafting: accepted / rejected
+    # The KB's own anticipated questions through the suggester (suggester/routes.py): a figure
+    # no golden item chose, so a change that routes customers worse shows here too.
+    kb_questions: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, float | None]:
         """Every headline figure under a dotted name: what thresholds.toml refers to."""
@@ -93,13 +96,15 @@ class EvalReport:
             figures[f"ragas.{name}"] = result.get("value")
         if "rejection_rate" in self.llm:
             figures["llm.rejection_rate"] = self.llm["rejection_rate"]
+        if "own_article_first" in self.kb_questions:
+            figures["kb_questions.own_article_first"] = self.kb_questions["own_article_first"]
         return figures
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "split": self.split, "systems": self.systems,
                 "meta": self.meta, "figures": self.figures(), "retrieval": self.retrieval,
                 "no_answer": self.no_answer, "suggestions": self.suggestions,
-                "ragas": self.ragas, "llm": self.llm}
+                "ragas": self.ragas, "llm": self.llm, "kb_questions": self.kb_questions}
 
 
 # -- the golden set -----------------------------------------------------------------------------
@@ -160,8 +165,12 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
     timings["items_s"] = time.perf_counter() - clock
 
     suggestion_summary: dict[str, Any] = {"skipped": service_note}
+    kb_questions: dict[str, Any] = {}
     if suggester is not None:
         suggestion_summary = checks.summarise(items, [r["suggestion"] for r in records])
+        clock = time.perf_counter()
+        kb_questions = kb_question_routes(settings, suggester, embedder, progress)
+        timings["kb_questions_s"] = time.perf_counter() - clock
         if corrections:
             clock = time.perf_counter()
             suggestion_summary["corrections"] = _corrections(
@@ -186,7 +195,23 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
                                       [*systems, SERVED] if suggester is not None else systems),
         no_answer=no_answer_scores(queries, hybrid), suggestions=suggestion_summary,
         ragas=ragas_summary, items=records, meta=meta,
-        llm=llm_drafting_summary(settings, drafts))
+        llm=llm_drafting_summary(settings, drafts), kb_questions=kb_questions)
+
+
+def kb_question_routes(settings: Settings, suggester: Any, embedder: KnownVectors,
+                       progress: bool) -> dict[str, Any]:
+    """How many of the KB's anticipated questions find their own article first."""
+    from suggester.routes import anticipated_questions, misrouted_questions, question_text
+
+    questions = anticipated_questions(suggester.retriever.snapshot().chunks.values())
+    embedder.add(query_vectors(settings, embedder, [question_text(c) for c in questions],
+                               progress))
+    routes, checked = misrouted_questions(suggester, settings.kb_dir, progress=progress)
+    if not checked:
+        return {}
+    return {"checked": checked, "own_article_first": round(1 - len(routes) / checked, 4),
+            "elsewhere": [{"article": r.article_id, "line": r.line, "question": r.question,
+                           "first": r.first} for r in routes]}
 
 
 def llm_drafting_summary(settings: Settings, drafts: Sequence[Any]) -> dict[str, Any]:
