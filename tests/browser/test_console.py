@@ -106,6 +106,8 @@ def test_out_of_scope_inquiry_warns_not_grounded(page, live_server: LiveServer):
     # The reason is told in Korean, with the confidence that fell short.
     assert re.search(r"사유: .*근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다",
                      page.inner_text("#not-grounded-reason"))
+    # The types shown are the nearest passages' guess, and say so.
+    assert page.inner_text("#types-status") == "추정 — 근거 문서 없음"
     screenshot(page, "console-not-grounded")
 
 

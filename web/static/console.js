@@ -139,6 +139,8 @@
     $("result").dataset.suggestionId = data.suggestion_id;
     renderAnalysis(data.analysis);
     renderGrounded(data);
+    // With no grounded article the types come from the nearest passages: a guess to check.
+    if ($("not-grounded").hidden === false) $("types-status").textContent = "추정 — 근거 문서 없음";
     renderFlags(data.analysis);
     renderDraft(data.draft);
     renderCitations(data.draft.citations);
