@@ -57,8 +57,8 @@ def misrouted_questions(suggester: Suggester, kb_dir: Path, *, article_id: str |
     for chunk in _progress(questions, progress):
         # The question's own audience, as the agent would choose it in the console.
         audience = chunk.audience if chunk.audience != "all" else None
-        suggestion = suggester.suggest(question_text(chunk), audience=audience, log=False)
-        articles = suggestion.retrieval.articles
+        _, retrieval = suggester.rank(question_text(chunk), audience=audience)
+        articles = retrieval.articles
         if articles and articles[0] != chunk.article_id:
             own = articles.index(chunk.article_id) + 1 if chunk.article_id in articles else None
             routes.append(Route(article_id=chunk.article_id,

@@ -141,6 +141,19 @@ def test_warm_up_loads_every_channel_before_the_first_agent_and_logs_nothing(
     assert store.recent_suggestions() == []
 
 
+def test_rank_orders_articles_as_a_suggestion_would_but_drafts_and_logs_nothing(
+        shipped_settings, tmp_path):
+    store = Store(tmp_path / "log.sqlite3")
+    suggester = Suggester(shipped_settings, store=store)
+    inquiry = "판매자가 카톡으로 연락하자면서 계좌로 입금하면 만원 깎아준대요"
+    analysis, retrieval = suggester.rank(inquiry, audience="buyer")
+    assert store.recent_suggestions() == []
+    suggestion = suggester.suggest(inquiry, audience="buyer", log=False)
+    assert retrieval.articles == suggestion.retrieval.articles
+    assert retrieval.articles[0] == "off-platform-payment"  # the raised flag's policy
+    assert analysis.flags == suggestion.analysis.flags
+
+
 def test_a_type_correction_is_learned_for_the_next_message(shipped_settings, tmp_path):
     suggester = Suggester(shipped_settings, store=Store(tmp_path / "fb.sqlite3"))
     inquiry = "택배 상자가 찌그러져서 왔는데 옷은 멀쩡해요 이것도 신고해야 하나요?"
