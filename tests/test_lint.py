@@ -144,8 +144,8 @@ def test_unknown_sections_and_fields_are_warnings(small_kb, write_article, artic
 
 def test_customer_facing_text_about_the_customer_is_a_warning(small_kb, write_article,
                                                                article_source):
-    source = article_source().replace(
-        "신용/체크카드는 카드사 취소까지", "고객이 항의해도 기준은 같아요. 신용/체크카드는 카드사 취소까지")
+    card = "신용/체크카드는 카드사 취소까지"
+    source = article_source().replace(card, f"고객이 항의해도 기준은 같아요. {card}")
     source = source.replace("재량 보상은 최대", "고객이 원하면 재량 보상은 최대")  # internal: fine
     path = write_article("refund-when.md", source)
     warnings = findings_for(small_kb, "refund-when.md", "warning")
