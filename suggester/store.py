@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -179,6 +179,18 @@ _MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             revision INTEGER NOT NULL)""",
         "INSERT INTO kb_revision (id, revision) VALUES (1, 0)",
+    ),
+    (
+        # Failed logins and lockouts, shared by every worker and host (an in-memory count gave
+        # each gunicorn worker its own five attempts).
+        """CREATE TABLE login_failures (
+            id {id},
+            key TEXT NOT NULL,
+            failed_at {timestamp} NOT NULL)""",
+        "CREATE INDEX login_failures_by_key ON login_failures (key, failed_at)",
+        """CREATE TABLE login_locks (
+            key TEXT PRIMARY KEY,
+            locked_until {timestamp} NOT NULL)""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -403,6 +415,45 @@ class Store:
         with self._db.read() as db:
             return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
 
+    # -- login throttling ------------------------------------------------------------------
+
+    def login_locked_until(self, keys: Sequence[str]) -> datetime | None:
+        """When the latest lock among `keys` (a username, an address) ends; None if none."""
+        if not keys:
+            return None
+        marks = ", ".join("?" * len(keys))
+        with self._db.read() as db:
+            row = db.execute(f"SELECT MAX(locked_until) FROM login_locks WHERE key IN ({marks})",
+                             tuple(keys)).fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
+    def record_login_failure(self, keys: Sequence[str], *, now: datetime, window: float,
+                             lockout: float, max_failures: int) -> None:
+        """Count a failed login against each key; a key with `max_failures` within `window`
+        seconds is locked for `lockout` seconds and its count starts again."""
+        stamp, since = _iso(now), _iso(now - timedelta(seconds=window))
+        until = _iso(now + timedelta(seconds=lockout))
+        with self._write() as db:
+            # Old rows go first, so the tables hold only the last window's attempts.
+            db.execute("DELETE FROM login_failures WHERE failed_at <= ?", (since,))
+            db.execute("DELETE FROM login_locks WHERE locked_until <= ?", (stamp,))
+            for key in dict.fromkeys(keys):
+                db.execute("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)",
+                           (key, stamp))
+                count = db.execute("SELECT COUNT(*) FROM login_failures WHERE key = ?",
+                                   (key,)).fetchone()[0]
+                if count >= max_failures:
+                    db.execute("INSERT INTO login_locks (key, locked_until) VALUES (?, ?) "
+                               "ON CONFLICT (key) DO UPDATE SET locked_until = "
+                               "excluded.locked_until", (key, until))
+                    db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget a key's failures and lock (the username that just signed in)."""
+        with self._write() as db:
+            db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+            db.execute("DELETE FROM login_locks WHERE key = ?", (key,))
+
     # -- article history -------------------------------------------------------------------
 
     def record_article_version(self, article_id: str, *, version: int, author: str,
@@ -510,6 +561,11 @@ def _dummy_hash() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _iso(moment: datetime) -> str:
+    """A moment as stored: UTC, ISO 8601 with microseconds (text compares in time order)."""
+    return _utc(moment).isoformat(timespec="microseconds")
 
 
 def _utc(moment: datetime) -> datetime:

@@ -49,8 +49,9 @@ def test_logout_ends_the_session(users, client):
 
 
 def test_login_is_refused_for_five_minutes_after_five_failures(users, client, app):
-    now = [1000.0]
-    app.extensions["suggester.login_limiter"] = LoginLimiter(clock=lambda: now[0])
+    now = [1_790_000_000.0]
+    app.extensions["suggester.login_limiter"] = LoginLimiter(app.extensions["suggester.store"],
+                                                             clock=lambda: now[0])
     for _ in range(5):
         assert sign_in(client, "editor", "wrong-password").status_code == 401
     refused = sign_in(client, "editor")  # even the right password

@@ -370,11 +370,13 @@ def test_a_newer_schema_is_refused(target):
 
 def test_an_old_database_is_migrated_on_open(target):
     Store(target).close()
-    raw_sql(target, "DELETE FROM schema_version WHERE version = ?", (SCHEMA_VERSION,))
-    raw_sql(target, "DROP TABLE kb_revision")  # the newest migration, undone
+    raw_sql(target, "DELETE FROM schema_version WHERE version >= ?", (SCHEMA_VERSION - 1,))
+    for table in ("login_locks", "login_failures", "kb_revision"):  # the two newest, undone
+        raw_sql(target, f"DROP TABLE {table}")
     with Store(target) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.kb_revision() == 0
+        assert store.login_locked_until(["user:minji"]) is None
 
 
 def test_every_history_entry_bumps_the_kb_revision(store):
@@ -388,6 +390,30 @@ def test_every_history_entry_bumps_the_kb_revision(store):
     assert store.kb_revision() == 3
     assert store.latest_history_ids() == {"refund-when": newest, "shipping-late": other}
     assert first < newest
+
+
+def test_five_failed_logins_lock_a_key_for_the_lockout_in_every_store_on_the_database(target):
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    limits = {"window": 300.0, "lockout": 300.0, "max_failures": 5}
+    with Store(target) as one, Store(target) as other:  # two workers, one database
+        for second in range(4):
+            one.record_login_failure(["user:minji", "ip:10.0.0.1"],
+                                     now=start + timedelta(seconds=second), **limits)
+        assert other.login_locked_until(["user:minji"]) is None
+        other.record_login_failure(["user:minji"], now=start + timedelta(seconds=4), **limits)
+        assert one.login_locked_until(["user:minji", "ip:10.0.0.1"]) == \
+            start + timedelta(seconds=304)
+        assert one.login_locked_until(["ip:10.0.0.1"]) is None  # four failures only
+        one.clear_login_failures("user:minji")
+        assert other.login_locked_until(["user:minji"]) is None
+
+
+def test_failures_older_than_the_window_do_not_count(store):
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    for minute in range(5):  # one failure every 2 minutes: never 5 within 5 minutes
+        store.record_login_failure(["user:bora"], now=start + timedelta(minutes=2 * minute),
+                                   window=300.0, lockout=300.0, max_failures=5)
+    assert store.login_locked_until(["user:bora"]) is None
 
 
 def test_postgres_reaches_the_same_database_from_a_second_store(postgres_url):

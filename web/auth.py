@@ -155,6 +155,7 @@ def bootstrap_admin(store: Store) -> str | None:
 def init_app(app: Flask) -> None:
     """Install CSRF checks, the login limiter and the template helpers."""
     security.init_app(app)
-    app.extensions["suggester.login_limiter"] = security.LoginLimiter()
+    app.extensions["suggester.login_limiter"] = security.LoginLimiter(
+        app.extensions["suggester.store"])
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["role_korean"] = ROLE_KOREAN

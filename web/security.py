@@ -5,27 +5,29 @@ sent by our own scripts as the `X-CSRF-Token` header) and checked on every state
 request outside /api. The JSON API is exempt: it only accepts `Content-Type: application/json`,
 which a cross-site HTML form cannot send, and the session cookie is SameSite=Lax.
 
-Login limiting is in memory, per process: with several workers each keeps its own count, so
-the effective limit is workers × 5 attempts. Good enough against password guessing from a
-browser; a shared limiter (e.g. in the database) is needed to make it exact.
+Login limiting counts failures in the database (SQLite or PostgreSQL): five failures for a
+username or an address within five minutes lock it for five minutes, in every worker and on
+every host at once.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Flask, render_template, request, session
+
+if TYPE_CHECKING:
+    from suggester.store import Store
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 _SESSION_KEY = "csrf"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_MAX_TRACKED = 10_000
 
 
 def csrf_token() -> str:
@@ -73,50 +75,33 @@ def init_app(app: Flask) -> None:
 
 
 class LoginLimiter:
-    """Refuse logins for a while after too many failures for one username or one address."""
+    """Refuse logins for a while after too many failures for one username or one address.
 
-    def __init__(self, *, max_failures: int = 5, window: float = 300.0, lockout: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    The counts live in the database, so every gunicorn worker and every host behind a load
+    balancer enforces the same limit.
+    """
+
+    def __init__(self, store: Store, *, max_failures: int = 5, window: float = 300.0,
+                 lockout: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
         self.max_failures = max_failures
         self.window = window
         self.lockout = lockout
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._locked_until: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.clock = clock  # seconds since the epoch
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def retry_after(self, *keys: str) -> float:
         """Seconds until any of `keys` may try again; 0 when none is locked."""
-        now = self.clock()
-        with self._lock:
-            waits = [self._locked_until.get(key, 0.0) - now for key in keys]
-        return max([0.0, *waits])
+        until = self.store.login_locked_until(keys)
+        return 0.0 if until is None else max(0.0, (until - self._now()).total_seconds())
 
     def failed(self, *keys: str) -> None:
         """Count a failed attempt against each key; lock a key that reached the limit."""
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                recent = self._failures[key]
-                recent.append(now)
-                while recent and recent[0] <= now - self.window:
-                    recent.popleft()
-                if len(recent) >= self.max_failures:
-                    self._locked_until[key] = now + self.lockout
-                    recent.clear()
-            if len(self._failures) > _MAX_TRACKED:
-                self._forget_old(now)
-
-    def _forget_old(self, now: float) -> None:
-        # Bounds memory when someone sprays many usernames.
-        for key in [k for k, times in self._failures.items()
-                    if not times or times[-1] <= now - self.window]:
-            del self._failures[key]
-        for key in [k for k, until in self._locked_until.items() if until <= now]:
-            del self._locked_until[key]
+        self.store.record_login_failure(keys, now=self._now(), window=self.window,
+                                        lockout=self.lockout, max_failures=self.max_failures)
 
     def succeeded(self, key: str) -> None:
         """Forget the failures of a key (the username that just signed in)."""
-        with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+        self.store.clear_login_failures(key)
