@@ -538,15 +538,15 @@ def recover(settings: Settings, store: Store, *, indexer: Indexer | None = None)
 
 def _record_served_versions(settings: Settings, store: Store) -> Iterator[str]:
     """Append the file's state where an article's last history entry is not the file."""
+    latest = store.latest_versions()  # one query, not one per article, at start-up
     for path in discover(settings.kb_dir):
-        history = store.article_history(path.stem)
-        if not history:
+        last = latest.get(path.stem)
+        if last is None:
             continue  # nothing published here yet: the file is its own history
         try:
             article = read_article(path)
         except ArticleError:
             continue  # lint and the editor show a broken file; publishing it repairs it
-        last = history[-1]
         pending_draft = last.action == "draft" and article.status != "draft"
         if last.source == article.source or pending_draft:
             continue

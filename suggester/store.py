@@ -497,6 +497,14 @@ class Store:
         with self._db.read() as db:
             return int(db.execute("SELECT revision FROM kb_revision WHERE id = 1").fetchone()[0])
 
+    def latest_versions(self) -> dict[str, ArticleVersion]:
+        """The newest history entry of every article that has history, in one query."""
+        with self._db.read() as db:
+            rows = db.execute(f"SELECT {_HISTORY_COLUMNS} FROM article_history WHERE id IN "
+                              "(SELECT MAX(id) FROM article_history GROUP BY article_id)"
+                              ).fetchall()
+        return {version.article_id: version for version in map(_article_version, rows)}
+
     def latest_history_ids(self) -> dict[str, int]:
         """The newest history id of every article that has history."""
         with self._db.read() as db:

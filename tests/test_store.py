@@ -416,6 +416,19 @@ def test_failures_older_than_the_window_do_not_count(store):
     assert store.login_locked_until(["user:bora"]) is None
 
 
+def test_latest_versions_are_the_newest_entry_of_each_article(store):
+    store.record_article_version("refund-when", version=1, author="minji", action="publish",
+                                 source="# v1")
+    store.record_article_version("shipping-late", version=1, author="bora", action="draft",
+                                 source="# draft")
+    newest = store.record_article_version("refund-when", version=2, author="minji",
+                                          action="publish", source="# v2")
+    latest = store.latest_versions()
+    assert set(latest) == {"refund-when", "shipping-late"}
+    assert (latest["refund-when"].id, latest["refund-when"].source) == (newest, "# v2")
+    assert latest["shipping-late"].action == "draft"
+
+
 def test_postgres_reaches_the_same_database_from_a_second_store(postgres_url):
     with Store(postgres_url) as first, Store(postgres_url) as second:
         assert first.shared
