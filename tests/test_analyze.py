@@ -221,6 +221,14 @@ def test_audience_is_inferred_from_the_words(text, audience):
     ("사이즈 교환 두 번째 요청인데 가능할까요", set()),
     ("경찰에 신고했는데 거래내역 좀 보내주세요", set()),
     ("주문번호 R2026112300123 확인 부탁드려요", set()),
+    ("수수료 아끼게 입금해 주시면 5천원 빼드릴게요래요", {"off_platform"}),
+    ("가까우니까 직접 만나서 거래하재요", {"off_platform"}),
+    ("수수료는 몇 퍼센트예요?", set()),
+    ("입금하자마자 판매자 프로필이 사라졌어요", {"fraud"}),
+    ("로그인이 30분째 안돼요 에러 코드만 떠요", {"outage"}),
+    ("앱이 계속 팅겨요", {"outage"}),
+    ("비밀번호를 잊어서 로그인을 못 하겠어요", set()),
+    ("배송이 3일째 안 와요", set()),
 ])
 def test_risk_cues_and_their_look_alikes(text, flags):
     assert set(find_risks(text)) == flags
