@@ -147,6 +147,31 @@ class RetrievalResult:
             return self
         return replace(self, grounded=True, reason="")
 
+    def choosing(self, article_id: str, *, k: int) -> RetrievalResult:
+        """The ranking with the article an agent chose first ("draft from this one instead").
+        Grounded: the agent vouches for it. Only a candidate of this very search can be chosen,
+        so filters (audience, published, effective date) still hold."""
+        chosen = [p for p in self.candidates if p.article_id == article_id]
+        if not chosen:
+            raise InputError(f"article {article_id!r} is not among this inquiry's candidates",
+                             code="unknown_article",
+                             korean=f"'{article_id}' 문서는 이 문의의 후보 문서가 아닙니다.")
+        order = chosen + [p for p in self.candidates if p.article_id != article_id]
+        passages = _top_passages(order, k)
+        shown = {p.article_id for p in passages}
+        return replace(self, passages=passages,
+                       articles=list(dict.fromkeys(p.article_id for p in order)),
+                       internal=[n for n in self.internal if n.article_id in shown],
+                       candidates=order, grounded=True, reason="")
+
+    def alternatives(self, limit: int = 3) -> list[Passage]:
+        """The best passage of each article after the first: what an agent may choose instead."""
+        best: dict[str, Passage] = {}
+        for passage in self.candidates:
+            best.setdefault(passage.article_id, passage)
+        return [p for a, p in best.items() if a != self.articles[0]][:limit] \
+            if self.articles else []
+
     def article_ids(self) -> list[str]:
         """Every matching article in rank order (not only those with passages shown)."""
         return self.articles

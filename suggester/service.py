@@ -48,6 +48,7 @@ class Suggestion:
     anticipated: list[Anticipated]
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: int = 0
+    chosen_by_agent: bool = False  # the agent picked the article the draft follows
 
     @property
     def passages(self) -> list[Passage]:
@@ -68,6 +69,12 @@ class Suggestion:
             "retrieval": {"grounded": self.retrieval.grounded,
                           "confidence": round(self.retrieval.confidence, 4),
                           "reason": self.retrieval.reason},
+            # Other articles the agent may draft from instead (`article_id` in the request).
+            "alternatives": [{"article_id": p.article_id, "title": p.chunk.title,
+                              "category": p.chunk.category, "section": p.chunk.section,
+                              "score": round(p.score, 6)}
+                             for p in self.retrieval.alternatives()],
+            "chosen_by_agent": self.chosen_by_agent,
             "index_generation": self.generation,
             "warnings": list(self.retrieval.warnings),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -164,9 +171,12 @@ class Suggester:
 
     def suggest(self, inquiry: Any, *, audience: str | None = None, channel: str = "chat",
                 customer_name: str | None = None, order_id: str | None = None, k: int = 5,
-                log: bool = True,
+                log: bool = True, article_id: str | None = None,
                 on_token: Callable[[str], None] | None = None) -> Suggestion:
-        """The whole suggestion for one customer message (`on_token` streams an LLM draft)."""
+        """The whole suggestion for one customer message (`on_token` streams an LLM draft).
+
+        `article_id` drafts from that article instead of the first one (an agent's choice
+        among `alternatives`)."""
         started = time.perf_counter()
         inquiry = validate_inquiry(inquiry, self.settings.max_inquiry_chars)
         audience = _check_choice("audience", audience, ("buyer", "seller", "unknown"))
@@ -179,6 +189,8 @@ class Suggester:
         timings: dict[str, float] = {}
         side = audience if audience in ("buyer", "seller") else infer_audience(inquiry)
         analysis, retrieval = self._rank(inquiry, audience, side, k, analyzer, snapshot, timings)
+        if article_id is not None:
+            retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
         apologise = bool(COMPANY_FAULT_FLAGS & set(analysis.flags)) or \
             analysis.primary_type in COMPANY_FAULT_TYPES
@@ -201,7 +213,7 @@ class Suggester:
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
                                 anticipated=anticipated, timings_ms=timings,
-                                generation=generation)
+                                generation=generation, chosen_by_agent=article_id is not None)
         if log and self.store is not None:
             suggestion.id = self.store.log_suggestion(
                 inquiry=inquiry, channel=channel, audience=analysis.audience,

@@ -19,6 +19,21 @@ def test_suggest_returns_the_whole_suggestion(client):
     assert body["timings_ms"]["total_ms"] > 0
 
 
+def test_the_agent_can_draft_from_an_alternative_article(client):
+    inquiry = {"inquiry": "카드 말고 무통장입금도 되나요?", "audience": "buyer"}
+    first = client.post("/api/suggest", json=inquiry).get_json()
+    assert first["chosen_by_agent"] is False and len(first["alternatives"]) == 3
+    chosen = first["alternatives"][0]["article_id"]
+    assert chosen != first["draft"]["citations"][0]["article_id"]
+    second = client.post("/api/suggest", json={**inquiry, "article_id": chosen}).get_json()
+    assert second["chosen_by_agent"] is True and second["draft"]["grounded"] is True
+    assert second["draft"]["citations"][0]["article_id"] == chosen
+    assert second["draft"]["citations"][0]["section"].startswith("응대 예시")
+    # The first draft's article is now among the alternatives, to go back to.
+    first_article = first["draft"]["citations"][0]["article_id"]
+    assert first_article in [a["article_id"] for a in second["alternatives"]]
+
+
 def test_feedback_round_trip(client, app):
     suggestion = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
     response = client.post("/api/feedback", json={
@@ -41,6 +56,9 @@ def test_feedback_round_trip(client, app):
     ({"json": {"inquiry": "환불", "k": "5"}}, 400, "invalid_k"),
     ({"json": {"inquiry": "환불", "k": True}}, 400, "invalid_k"),
     ({"json": {"inquiry": "환불", "channel": "sms"}}, 400, "invalid_channel"),
+    ({"json": {"inquiry": "환불", "article_id": "../etc"}}, 400, "invalid_article_id"),
+    ({"json": {"inquiry": "환불 언제 돼요", "article_id": "no-such-article"}}, 404,
+     "unknown_article"),
     ({"data": "{not json", "content_type": "application/json"}, 400, "malformed_json"),
     ({"data": "inquiry=환불", "content_type": "application/x-www-form-urlencoded"}, 415,
      "unsupported_media_type"),

@@ -19,7 +19,7 @@ from web.articles import render_article
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 SUGGEST_FIELDS = {"inquiry": str, "audience": str, "channel": str, "customer_name": str,
-                  "order_id": str, "k": int}
+                  "order_id": str, "k": int, "article_id": str}
 FEEDBACK_FIELDS = {"suggestion_id": str, "verdict": str, "final_text": str,
                    "corrected_types": list}
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -82,10 +82,14 @@ def suggest():
         if body.get(name) and len(body[name]) > limit:
             raise InputError(f"{name} is longer than {limit} characters", code=f"invalid_{name}",
                              korean=f"{name} 필드는 {limit}자 이하여야 합니다.")
+    article_id = body.get("article_id")
+    if article_id is not None and not ARTICLE_ID.fullmatch(article_id):
+        raise InputError("article_id must be an article id (a lowercase slug)",
+                         code="invalid_article_id", korean="문서 ID 형식이 올바르지 않습니다.")
     result = suggester().suggest(
         body["inquiry"], audience=body.get("audience"), channel=body.get("channel") or "chat",
         customer_name=body.get("customer_name"), order_id=body.get("order_id"),
-        k=5 if body.get("k") is None else body["k"])
+        k=5 if body.get("k") is None else body["k"], article_id=article_id)
     return jsonify(result.to_dict())
 
 

@@ -77,6 +77,23 @@ def test_agent_gets_corrects_copies_and_records(page, live_server: LiveServer):
     screenshot(page, "console-result")
 
 
+def test_the_agent_drafts_from_another_candidate_article(page, live_server: LiveServer):
+    log_in(page, live_server)
+    first_id = ask(page, DELAYED_ORDER, audience="buyer")
+    first_article = page.get_attribute("#citation-chips .citation-chip >> nth=0", "data-article")
+    alternative = page.locator("#alternatives .alternative >> nth=0")
+    title = alternative.locator("button.link").inner_text()
+    assert page.locator("#chosen-note").is_hidden()
+    alternative.locator("button:has-text('이 문서로 초안 작성')").click()
+    page.wait_for_selector(f"#result:not([data-suggestion-id='{first_id}'])")
+    # The new draft follows the chosen article, and says the agent chose it.
+    assert page.locator("#chosen-note").is_visible()
+    chip = page.locator("#citation-chips .citation-chip >> nth=0")
+    assert title in chip.inner_text()
+    assert chip.get_attribute("data-article") != first_article
+    screenshot(page, "console-alternative")
+
+
 def test_off_platform_payment_raises_the_red_flag(page, live_server: LiveServer):
     log_in(page, live_server)
     ask(page, OFF_PLATFORM)

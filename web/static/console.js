@@ -144,6 +144,7 @@
     renderFlags(data.analysis);
     renderDraft(data.draft);
     renderCitations(data.draft.citations);
+    renderAlternatives(data.alternatives || [], data.chosen_by_agent);
     renderAnticipated(data.anticipated);
     renderInternal(data.internal_notes, data.draft.grounded);
     renderTimings(data.timings_ms);
@@ -398,7 +399,7 @@
     $("citations-panel").hidden = !citations.length;
     const chips = citations.map((c) => el("button", {
       className: "chip citation-chip", attrs: { type: "button", "data-number": String(c.number),
-        "aria-expanded": "false" },
+        "data-article": c.article_id, "aria-expanded": "false" },
       onClick: () => toggleCitation(c.number),
     }, [el("span", { className: "num", text: String(c.number) }),
       el("span", { text: `${c.title} · ${c.section}` }), el("span", { className: "muted", text: " v" + c.version })]));
@@ -443,6 +444,33 @@
         : el("p", { className: "muted", text: "해당 절을 찾지 못했습니다. 문서 전체 보기를 눌러 주세요." }));
     } catch (failure) {
       container.replaceChildren(el("p", { className: "error", text: failure.message }));
+    }
+  }
+
+  // -- other candidate articles: the agent may draft from one instead --------------------------
+
+  function renderAlternatives(alternatives, chosen) {
+    $("alternatives-panel").hidden = !alternatives.length;
+    $("chosen-note").hidden = !chosen;
+    $("alternatives").replaceChildren(...alternatives.map((item) => el("li", { className: "alternative" }, [
+      button(item.title, () => openArticle(item.article_id, item.section), "link"),
+      el("span", { className: "muted", text: " · " + item.category + " " }),
+      button("이 문서로 초안 작성", () => draftFrom(item.article_id), "small-button"),
+    ])));
+  }
+
+  async function draftFrom(articleId) {
+    const body = { ...state.request, article_id: articleId };
+    const error = $("form-error");
+    error.hidden = true;
+    document.body.setAttribute("aria-busy", "true");
+    try {
+      render(await postJson("/api/suggest", body), body);
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    } finally {
+      document.body.removeAttribute("aria-busy");
     }
   }
 
