@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from suggester.llm import LLMAttempt
 
 CHANNELS = ("chat", "board", "phone")
+_FactSentence = tuple[str, bool, frozenset[str]]  # a sentence, is it a list item, its words
 MAX_EXTRA_FACTS = 2
 MAX_SENTENCES_PER_FACT = 2
 REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothing
@@ -169,9 +170,12 @@ class Composer:
 
     def __init__(self, chunks: Iterable[Chunk], *,
                  tokenizer: Callable[[str], list[str]] | None = None,
-                 chunk_tokens: Mapping[str, list[str]] | None = None) -> None:
+                 chunk_tokens: Mapping[str, list[str]] | None = None,
+                 sentence_cache: dict[str, list[_FactSentence]] | None = None) -> None:
         """`tokenizer` (content morphemes) and `chunk_tokens` (by content hash) let the draft
-        add the article's sentences that answer the inquiry's words; without them it does not."""
+        add the article's sentences that answer the inquiry's words; without them it does not.
+        `sentence_cache` (by content hash) outlives one composer: after a publish only the
+        changed chunks' sentences are tokenised again."""
         chunks = list(chunks)
         self._by_article: dict[str, list[Chunk]] = {}
         internal: set[str] = set()
@@ -183,7 +187,7 @@ class Composer:
         self._tokenizer = tokenizer
         self._idf = _idf([chunk_tokens.get(c.content_hash, []) for c in chunks]) \
             if tokenizer and chunk_tokens else {}
-        self._sentence_words: dict[str, list[tuple[Chunk, str, bool, frozenset[str]]]] = {}
+        self._sentence_cache = {} if sentence_cache is None else sentence_cache
 
     def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
                 sentiment: str = "calm", inquiry_types: Sequence[str] = (),
@@ -282,17 +286,26 @@ class Composer:
         return picked
 
     def _sentences_of(self, article_id: str) -> list[tuple[Chunk, str, bool, frozenset[str]]]:
-        """The article's customer-facing fact sentences with their words (cached: Kiwi)."""
-        cached = self._sentence_words.get(article_id)
-        if cached is None:
+        """The article's customer-facing fact sentences with their words."""
+        return [(chunk, *fact) for chunk in self._by_article.get(article_id, [])
+                if not chunk.internal and chunk.kind != "script"
+                for fact in self._facts_of(chunk)]
+
+    def _facts_of(self, chunk: Chunk) -> list[_FactSentence]:
+        cached = self._sentence_cache.get(chunk.content_hash)
+        if cached is None:  # Kiwi: ~0.3 ms a sentence, so once per chunk text
             assert self._tokenizer is not None
-            cached = [(chunk, sentence, item, frozenset(self._tokenizer(sentence)))
-                      for chunk in self._by_article.get(article_id, [])
-                      if not chunk.internal and chunk.kind != "script"
+            cached = [(sentence, item, frozenset(self._tokenizer(sentence)))
                       for sentence, item in _whole_sentences(_without_question(chunk))
                       if not ABOUT_THE_CUSTOMER.search(sentence)]
-            self._sentence_words[article_id] = cached
+            self._sentence_cache[chunk.content_hash] = cached
         return cached
+
+    def prepare(self) -> None:
+        """Tokenise every article's fact sentences now (at start-up), not in a first request."""
+        if self._tokenizer and self._idf:
+            for article_id in self._by_article:
+                self._sentences_of(article_id)
 
     def _fact_candidates(self, retrieval: RetrievalResult, primary: str) -> list[Chunk]:
         retrieved = [p.chunk for p in retrieval.passages if p.article_id == primary]

@@ -195,3 +195,24 @@ def test_text_that_speaks_of_the_customer_never_reaches_a_draft(shipped_settings
                         chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
     draft = composer.compose(retrieval, inquiry=inquiry)
     assert draft.grounded and "고객이" not in draft.text and "7영업일로" not in draft.text
+
+
+def test_tokenised_sentences_are_shared_by_the_next_generations_composer(shipped_settings,
+                                                                         shipped_retriever):
+    calls = []
+
+    def counting(text):
+        calls.append(text)
+        return shipped_retriever.tokenizer(text)
+
+    chunks = list(shipped_retriever.snapshot().chunks.values())
+    tokens = Indexer(shipped_settings).tokens_for(chunks)
+    cache = {}
+    Composer(chunks, tokenizer=counting, chunk_tokens=tokens, sentence_cache=cache).prepare()
+    assert calls and cache  # every article's fact sentences, tokenised once
+    calls.clear()
+    after_publish = Composer(chunks, tokenizer=counting, chunk_tokens=tokens,
+                             sentence_cache=cache)
+    inquiry = "카카오페이로 결제했는데 환불 언제되여"
+    after_publish.compose(shipped_retriever.search(inquiry, audience="buyer"), inquiry=inquiry)
+    assert len(calls) == 2  # the inquiry and the draft so far; no article sentence again

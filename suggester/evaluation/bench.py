@@ -144,6 +144,7 @@ def bench_suggest(settings: Settings, queries: Sequence[str], report: BenchRepor
     from suggester.service import Suggester
 
     suggester = Suggester(settings)
+    suggester.warm_up()  # as `suggester serve` and the WSGI app do before the first request
     timings = time_queries(lambda q: suggester.suggest(q, log=False), queries)
     report.lines.append("  " + latency_line("suggest (whole pipeline)", timings, baseline))
     report.figures[f"{scope}.suggest.p50_ms"] = percentile(timings, 0.5)
