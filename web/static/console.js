@@ -110,6 +110,18 @@
     const submit = $("submit");
     submit.disabled = true;
     submit.textContent = "분석 중…";
+    try {
+      await requestSuggestion(body);
+    } finally {
+      submit.disabled = false;
+      submit.textContent = "답변 추천 받기";
+    }
+  }
+
+  // Ask for a suggestion and show it; a failure is shown above the form.
+  async function requestSuggestion(body) {
+    const error = $("form-error");
+    error.hidden = true;
     document.body.setAttribute("aria-busy", "true");
     try {
       render(await postJson("/api/suggest", body), body);
@@ -117,8 +129,6 @@
       error.textContent = failure.message;
       error.hidden = false;
     } finally {
-      submit.disabled = false;
-      submit.textContent = "답변 추천 받기";
       document.body.removeAttribute("aria-busy");
     }
   }
@@ -459,19 +469,8 @@
     ])));
   }
 
-  async function draftFrom(articleId) {
-    const body = { ...state.request, article_id: articleId };
-    const error = $("form-error");
-    error.hidden = true;
-    document.body.setAttribute("aria-busy", "true");
-    try {
-      render(await postJson("/api/suggest", body), body);
-    } catch (failure) {
-      error.textContent = failure.message;
-      error.hidden = false;
-    } finally {
-      document.body.removeAttribute("aria-busy");
-    }
+  function draftFrom(articleId) {
+    return requestSuggestion({ ...state.request, article_id: articleId });
   }
 
   // -- anticipated follow-ups and internal notes ------------------------------------------------
