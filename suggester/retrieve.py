@@ -132,13 +132,7 @@ class RetrievalResult:
         boosted = {a: score * (1.0 + strength * category_weights.get(categories.get(a, ""), 0.0)
                                + (FLAGGED_ARTICLE_BOOST if a in flagged else 0.0))
                    for a, score in self.article_scores.items()}
-        order = _by_article_score(self.candidates, boosted)
-        passages = _top_passages(order, k)
-        shown = {p.article_id for p in passages}
-        return replace(self, passages=passages,
-                       articles=list(dict.fromkeys(p.article_id for p in order)),
-                       internal=[n for n in self.internal if n.article_id in shown],
-                       candidates=order)
+        return self._in_order(_by_article_score(self.candidates, boosted), k)
 
     def grounded_by(self, flagged: frozenset[str]) -> RetrievalResult:
         """Grounded after all when the top passage is from an article that handles a raised
@@ -157,12 +151,17 @@ class RetrievalResult:
                              code="unknown_article",
                              korean=f"'{article_id}' 문서는 이 문의의 후보 문서가 아닙니다.")
         order = chosen + [p for p in self.candidates if p.article_id != article_id]
+        return replace(self._in_order(order, k), grounded=True, reason="")
+
+    def _in_order(self, order: list[Passage], k: int) -> RetrievalResult:
+        """This result with its candidates re-ordered: the passages shown, the article order
+        and the internal notes of the shown articles follow."""
         passages = _top_passages(order, k)
         shown = {p.article_id for p in passages}
         return replace(self, passages=passages,
                        articles=list(dict.fromkeys(p.article_id for p in order)),
                        internal=[n for n in self.internal if n.article_id in shown],
-                       candidates=order, grounded=True, reason="")
+                       candidates=order)
 
     def alternatives(self, limit: int = 3) -> list[Passage]:
         """The best passage of each article after the first: what an agent may choose instead."""
