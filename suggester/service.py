@@ -195,8 +195,7 @@ class Suggester:
         composer, anticipator, analyzer, snapshot = self._components()
         generation = snapshot.generation
         timings: dict[str, float] = {}
-        side = audience if audience in ("buyer", "seller") else infer_audience(inquiry)
-        analysis, retrieval = self._rank(inquiry, audience, side, k, analyzer, snapshot, timings)
+        side, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, timings)
         if article_id is not None:
             retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
@@ -237,16 +236,19 @@ class Suggester:
         """The analysis and the ranking a suggestion would use, without drafting, follow-ups,
         an LLM call or a log entry (what `suggester routes` needs of 221 questions)."""
         _, _, analyzer, snapshot = self._components()
-        side = audience if audience in ("buyer", "seller") else infer_audience(inquiry)
-        return self._rank(inquiry, audience, side, k, analyzer, snapshot, {})
+        _, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, {})
+        return analysis, retrieval
 
-    def _rank(self, inquiry: str, audience: str | None, side: str, k: int, analyzer: Analyzer,
+    def _rank(self, inquiry: str, audience: str | None, k: int, analyzer: Analyzer,
               snapshot: _Snapshot,
-              timings: dict[str, float]) -> tuple[Analysis, RetrievalResult]:
+              timings: dict[str, float]) -> tuple[str, Analysis, RetrievalResult]:
+        """The side the articles are preferred for (known, or guessed from the words), the
+        analysis and the re-ranked retrieval."""
+        known = audience if audience in ("buyer", "seller") else None
+        side = known or infer_audience(inquiry)
         mark = time.perf_counter()
         vector = self.retriever.embedder.query_vector(inquiry)
         timings["embed_ms"] = _since(mark)
-        known = audience if audience in ("buyer", "seller") else None
         retrieval = self.retriever.search(inquiry, k=k, query_vector=vector, snapshot=snapshot,
                                           audience=known, prefer_audience=side)
         timings.update(retrieval.timings_ms)
@@ -262,7 +264,7 @@ class Suggester:
                                         for t in analysis.inquiry_types}, k=k,
                                        flagged=flagged).grounded_by(flagged)
         timings["analyze_ms"] = _since(mark)
-        return analysis, retrieval
+        return side, analysis, retrieval
 
     def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
                         corrected_types: list[str] | tuple[str, ...] = ()) -> int:
