@@ -1,4 +1,17 @@
-"""Suggester: a knowledge base and retrieval-assisted reply suggester for CX agents."""
+"""Suggester: a knowledge base and retrieval-assisted reply suggester for CX agents.
+
+The package is laid out by pipeline stage, lowest first; a stage imports only stages below it
+(`tests/test_layout.py` holds the order):
+
+1. `knowledge`: the article format and its files (imports only `settings` and `errors`);
+2. `search` and `records`: chunks to ranked passages; what the app writes down (each imports
+   only `knowledge`, neither the other);
+3. `reply`: a message and its passages to a reply (over both);
+4. the workflows that span stages: `service` (a suggestion), `publish`, `publish_lock` and
+   `replicate` (a publish), `routes`; then the entry points `cli` and `evaluation`.
+
+`settings` and `errors` sit below everything.
+"""
 
 import os
 

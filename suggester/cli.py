@@ -62,7 +62,7 @@ def main(ctx: click.Context, kb_dir: str | None, data_dir: str | None) -> None:
 @pass_context
 def lint(context: _Context, quiet: bool) -> None:
     """Validate every article; exit 1 when any has errors."""
-    from suggester.lint import lint_kb
+    from suggester.knowledge.lint import lint_kb
 
     report = lint_kb(context.settings.kb_dir)
     for finding in report.findings:
@@ -82,11 +82,11 @@ def lint(context: _Context, quiet: bool) -> None:
 @pass_context
 def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
     """Index the KB incrementally: only changed chunks are embedded again."""
-    from suggester.index import Indexer
+    from suggester.search.index import Indexer
 
     indexer = Indexer(context.settings)
     if context.settings.database_url and not verify:
-        from suggester.store import open_store
+        from suggester.records.store import open_store
 
         # Index what the other hosts serve, not this host's possibly older files.
         with open_store(context.settings) as store:
@@ -142,7 +142,7 @@ def search(context: _Context, query: str, audience: str | None, category: str | 
     """Print the passages ranked for QUERY."""
     import json
 
-    from suggester.retrieve import Retriever
+    from suggester.search.retrieve import Retriever
 
     result = Retriever(context.settings).search(query, k=k, audience=audience,
                                                 category=category, system=system)
@@ -186,8 +186,8 @@ def suggest(context: _Context, inquiry: str, channel: str, audience: str | None,
     """Analyse INQUIRY and draft a grounded reply, as the console does."""
     import json
 
+    from suggester.records.store import open_store
     from suggester.service import Suggester
-    from suggester.store import open_store
 
     store = None if no_log else open_store(context.settings)
     result = Suggester(context.settings, store=store).suggest(
@@ -301,7 +301,7 @@ def serve(context: _Context, port: int | None, host: str | None, prod: bool,
     interrupted publish, the articles' history and the index (see `suggester.publish.recover`).
     """
     from suggester.publish import recover
-    from suggester.store import open_store
+    from suggester.records.store import open_store
     from web.auth import BOOTSTRAP_USERNAME, bootstrap_admin
 
     settings = context.settings
@@ -375,7 +375,7 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
 
     from suggester.evaluation import gate as gates
     from suggester.evaluation.report import default_out_dir, write_report
-    from suggester.retrieve import SYSTEMS
+    from suggester.search.retrieve import SYSTEMS
 
     chosen = [s for value in systems for s in value.split(",")] or list(SYSTEMS)
     if external:
@@ -421,7 +421,7 @@ def users() -> None:
 @pass_context
 def users_add(context: _Context, username: str, role: str, password_stdin: bool) -> None:
     """Create USERNAME; the password is asked twice (or read with --password-stdin)."""
-    from suggester.store import open_store
+    from suggester.records.store import open_store
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -436,7 +436,7 @@ def users_add(context: _Context, username: str, role: str, password_stdin: bool)
 @pass_context
 def users_list(context: _Context) -> None:
     """List every user with its role."""
-    from suggester.store import open_store
+    from suggester.records.store import open_store
 
     with open_store(context.settings) as store:
         found = store.list_users()

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import hashlib
 import logging
 import os
@@ -50,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from suggester.articles import (
+from suggester.errors import ArticleError
+from suggester.knowledge.articles import (
     ARTICLE_ID,
     ARTICLE_TYPES,
     Article,
@@ -59,13 +58,19 @@ from suggester.articles import (
     parse_article,
     read_article,
 )
-from suggester.database import StoreBusy, StoreError
-from suggester.errors import ArticleError, SuggesterError
-from suggester.files import STAGING_SUFFIX, staged_write
-from suggester.index import Indexer
-from suggester.lint import ERROR, Finding, lint_source
+from suggester.knowledge.files import STAGING_SUFFIX, staged_write
+from suggester.knowledge.lint import ERROR, Finding, lint_source
+from suggester.publish_lock import (
+    PublishBusy,
+    PublishError,
+    WriteFailed,
+    publish_lock,
+    write_error,
+)
+from suggester.records.database import StoreBusy, StoreError
+from suggester.records.store import ArticleVersion, Store
+from suggester.search.index import Indexer
 from suggester.settings import Settings
-from suggester.store import ArticleVersion, Store
 
 if TYPE_CHECKING:
     from suggester.replicate import Replica
@@ -80,23 +85,10 @@ TEST_DELAY_ENV = "SUGGESTER_TEST_PUBLISH_DELAY"
 PAUSE_POINTS = ("staged", "recorded", "replaced", "dense-written")
 PAUSE_MARKER = "test-publish-paused"
 RECOVERY_AUTHOR = "recovery"  # author of a file's state recorded after an interrupted publish
-LOCK_FILE = "publish.lock"
 BASELINE_AUTHOR = "kb-file"  # author of a file's state recorded before its first edit here
 _STATUS_BY_ACTION = {"publish": "published", "restore": "published", "draft": "draft",
                      "archive": "archived"}
 _ACTION_BY_STATUS = {"published": "publish", "draft": "draft", "archived": "archive"}
-
-
-class PublishError(SuggesterError):
-    """An article could not be saved; nothing was changed on disk.
-
-    `english` and `korean` hold the message in each language; `str()` shows both.
-    """
-
-    def __init__(self, english: str, korean: str) -> None:
-        self.english = english
-        self.korean = korean
-        super().__init__(f"{english} ({korean})")
 
 
 class LintFailed(PublishError):
@@ -111,16 +103,8 @@ class LintFailed(PublishError):
                          "표시된 줄을 고친 뒤 다시 시도하세요.")
 
 
-class WriteFailed(PublishError):
-    """The article file could not be written (disk full, read-only folder, permissions)."""
-
-
 class EditConflict(PublishError):
     """The file changed since the editor opened it."""
-
-
-class PublishBusy(PublishError):
-    """Another publish held the lock for too long."""
 
 
 class ArticleNotFound(PublishError):
@@ -441,32 +425,6 @@ def _version_for(action: str, current: Article | None, history: list[ArticleVers
     return max(published) + 1
 
 
-@contextlib.contextmanager
-def publish_lock(settings: Settings, *, timeout: float = 30.0) -> Iterator[None]:
-    """Hold the KB's publish lock (an flock, so it also works across processes)."""
-    path = settings.data_dir / LOCK_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PublishBusy(
-                        f"another publish has held {path} for over {timeout:.0f} s; try again",
-                        "다른 게시 작업이 진행 중입니다. 잠시 후 다시 시도하세요.") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(descriptor)  # closing the descriptor releases the lock
-
-
 def remove_stale_staging(settings: Settings) -> int:
     """Delete temp files a crashed publish left beside the articles; return how many.
 
@@ -568,24 +526,3 @@ def _test_pause(settings: Settings, point: str) -> None:
         if float(seconds) > 0:
             (settings.data_dir / PAUSE_MARKER).write_text(point, encoding="utf-8")
             time.sleep(float(seconds))
-
-
-def write_error(exc: OSError, path: Path) -> WriteFailed:
-    """A disk error as a message that says what to do."""
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return WriteFailed(f"cannot write {path}: the disk is full; free some space and retry",
-                           "디스크 공간이 부족해 저장하지 못했습니다. 공간을 확보한 뒤 다시 "
-                           "시도하세요. 기존 문서는 그대로입니다.")
-    if exc.errno == errno.EFBIG:
-        return WriteFailed(f"cannot write {path}: a file size limit was reached (ulimit -f or "
-                           "the file system's); raise the limit or free space and retry",
-                           "파일 크기 제한에 걸려 저장하지 못했습니다(디스크 할당량 또는 "
-                           "ulimit -f). 관리자에게 확인을 요청하세요. 기존 문서는 그대로입니다.")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return WriteFailed(f"cannot write {path}: the folder is read-only or not writable by "
-                           "this process; fix its permissions",
-                           f"{path.parent} 폴더에 쓸 수 없습니다(읽기 전용이거나 권한이 없음). "
-                           "관리자에게 권한 확인을 요청하세요. 기존 문서는 그대로입니다.")
-    return WriteFailed(f"cannot write {path}: {exc.strerror or exc}",
-                       f"파일을 저장하지 못했습니다({exc.strerror or exc}). 기존 문서는 "
-                       "그대로입니다.")

@@ -33,7 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suggester.articles import (
+from suggester.errors import ArticleError
+from suggester.knowledge.articles import (
     ARTICLE_ID,
     ARTICLE_TYPES,
     Article,
@@ -41,12 +42,11 @@ from suggester.articles import (
     parse_article,
     read_article,
 )
-from suggester.errors import ArticleError
-from suggester.files import write_atomically
-from suggester.index import Indexer, read_generation
-from suggester.publish import publish_lock
+from suggester.knowledge.files import write_atomically
+from suggester.publish_lock import publish_lock
+from suggester.records.store import ArticleVersion, Store
+from suggester.search.index import Indexer, read_generation
 from suggester.settings import Settings
-from suggester.store import ArticleVersion, Store
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suggester.articles import QUESTION_PREFIX, find_article_path
-from suggester.chunks import Chunk
+from suggester.knowledge.articles import QUESTION_PREFIX, find_article_path
+from suggester.knowledge.chunks import Chunk
 from suggester.service import Suggester
 
 

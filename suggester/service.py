@@ -16,20 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from suggester.analyze import Analysis, Analyzer, flagged_articles, infer_audience
-from suggester.anticipate import Anticipated, Anticipator
-from suggester.chunks import Chunk
-from suggester.compose import CHANNELS, Composer, Draft, Known
-from suggester.draft_check import ForbiddenText
 from suggester.errors import InputError
-from suggester.index import Indexer
-from suggester.retrieve import Filters, Passage, RetrievalResult, Retriever, _Snapshot
+from suggester.knowledge.chunks import Chunk
+from suggester.records.store import Store
+from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
+from suggester.reply.anticipate import Anticipated, Anticipator
+from suggester.reply.compose import CHANNELS, Composer, Known
+from suggester.reply.draft import Draft
+from suggester.reply.draft_check import ForbiddenText
+from suggester.reply.tone import to_formal
+from suggester.search.index import Indexer
+from suggester.search.retrieve import Filters, Passage, RetrievalResult, Retriever, _Snapshot
 from suggester.settings import Settings
-from suggester.store import Store
-from suggester.tone import to_formal
 
 if TYPE_CHECKING:
-    from suggester.llm import LLMDrafter
+    from suggester.reply.llm import LLMDrafter
 
 # Situations where we owe the customer an apology whatever their tone.
 COMPANY_FAULT_FLAGS = frozenset({"outage"})
@@ -111,10 +112,10 @@ class Suggester:
         self._analyzer: Analyzer | None = None
         self._asked_together: dict[str, Counter[str]] = defaultdict(Counter)
         self._servable: dict[tuple[int, str, dt.date], set[str]] = {}
-        # Optional LLM drafting (suggester/llm.py): None keeps the composer's draft.
+        # Optional LLM drafting (suggester/reply/llm.py): None keeps the composer's draft.
         self._llm: LLMDrafter | None = None
         if settings.llm_configured:
-            from suggester.llm import LLMDrafter
+            from suggester.reply.llm import LLMDrafter
 
             self._llm = LLMDrafter(settings)
         self._chunks: dict[str, Chunk] = {}

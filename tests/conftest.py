@@ -16,7 +16,7 @@ import pytest
 
 # The tests import these from here; the load harness needs them too.
 from suggester.evaluation.serving import form_token, free_port  # noqa: F401
-from suggester.index import Indexer
+from suggester.search.index import Indexer
 from suggester.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def shipped_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def shipped_retriever(shipped_settings: Settings):
-    from suggester.retrieve import Retriever
+    from suggester.search.retrieve import Retriever
 
     return Retriever(shipped_settings)
 
@@ -183,8 +183,8 @@ def postgres_url(postgres_server) -> str:
 @pytest.fixture(scope="session")
 def shipped_suggester(shipped_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
     """One Suggester over the shipped index, logging to its own SQLite file."""
+    from suggester.records.store import Store
     from suggester.service import Suggester
-    from suggester.store import Store
 
     store = Store(tmp_path_factory.mktemp("db") / "suggester.sqlite3")
     return Suggester(shipped_settings, store=store)
@@ -241,7 +241,7 @@ def served_kb(shipped_settings: Settings, tmp_path: Path) -> Settings:
 
 def copy_served_kb(shipped_settings: Settings, root: Path) -> Settings:
     """`served_kb` under `root`, for fixtures of a wider scope than one test."""
-    from suggester.store import Store
+    from suggester.records.store import Store
 
     shutil.copytree(SHIPPED_KB, root / "kb")
     shutil.copytree(shipped_settings.data_dir, root / "data",

@@ -8,7 +8,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
-from suggester.store import Store
+from suggester.records.store import Store
 
 
 def log_at(store: Store, when: datetime, **row: Any) -> str:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from suggester.articles import read_article
 from suggester.evaluation.load import FEE_QUESTION, alternate_fee
 from suggester.evaluation.serving import EditorSession, Server, post_json
+from suggester.knowledge.articles import read_article
 from suggester.publish import PAUSE_MARKER, RECOVERY_AUTHOR, TEST_DELAY_ENV, Publisher
-from suggester.store import Store
+from suggester.records.store import Store
 
 from conftest import PASSWORDS
 

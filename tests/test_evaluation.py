@@ -38,7 +38,7 @@ from suggester.evaluation.ragas_metrics import (
 )
 from suggester.evaluation.report import write_report
 from suggester.evaluation.runner import RETRIEVAL_METRICS, EvalReport, run_eval
-from suggester.lint import lint_kb
+from suggester.knowledge.lint import lint_kb
 
 from conftest import ROOT, SHIPPED_KB, TEST_CACHE
 

@@ -12,8 +12,7 @@ from dataclasses import replace
 import pytest
 
 from suggester import publish as publish_module
-from suggester.articles import read_article
-from suggester.index import Indexer, load_chunks, read_generation
+from suggester.knowledge.articles import read_article
 from suggester.publish import (
     RECOVERY_AUTHOR,
     ArticleNotFound,
@@ -27,7 +26,8 @@ from suggester.publish import (
     remove_stale_staging,
     source_hash,
 )
-from suggester.store import Store
+from suggester.records.store import Store
+from suggester.search.index import Indexer, load_chunks, read_generation
 
 ARTICLE = "refund-when"
 

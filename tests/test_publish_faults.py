@@ -23,7 +23,7 @@ import pytest
 
 from suggester.evaluation.load import FEE_QUESTION, alternate_fee
 from suggester.evaluation.serving import EditorSession, Server, post_json
-from suggester.index import read_generation
+from suggester.search.index import read_generation
 
 from conftest import PASSWORDS, copy_served_kb
 

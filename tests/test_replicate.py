@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from suggester.articles import read_article
-from suggester.index import Indexer, load_chunks, open_chroma, open_collection
+from suggester.knowledge.articles import read_article
 from suggester.publish import EditConflict, Publisher, set_front_matter, source_hash
+from suggester.records.store import ArticleVersion, Store
 from suggester.replicate import Replica, served_version
-from suggester.store import ArticleVersion, Store
+from suggester.search.index import Indexer, load_chunks, open_chroma, open_collection
 
 from conftest import DATA, make_settings
 

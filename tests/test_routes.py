@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from suggester.cli import main
-from suggester.index import Indexer
 from suggester.routes import misrouted_questions
+from suggester.search.index import Indexer
 from suggester.service import Suggester
 
 OFF_TOPIC = "카드 결제 환불은 언제 완료돼요?"  # refund-when states it; shipping-late does not

@@ -8,8 +8,8 @@ import pytest
 
 from suggester.errors import InputError
 from suggester.evaluation.golden import load_golden
+from suggester.records.store import Store
 from suggester.service import Suggester
-from suggester.store import Store
 
 from conftest import ROOT
 
@@ -132,7 +132,7 @@ def test_every_suggestion_is_logged_with_personal_data_masked(shipped_settings, 
 
 def test_warm_up_loads_every_channel_before_the_first_agent_and_logs_nothing(
         shipped_settings, tmp_path, monkeypatch):
-    from suggester import tone
+    from suggester.reply import tone
 
     monkeypatch.setattr(tone, "_kiwi", None)  # the board register's analyser, loaded lazily
     store = Store(tmp_path / "log.sqlite3")
@@ -161,7 +161,7 @@ def test_a_type_correction_is_learned_for_the_next_message(shipped_settings, tmp
     corrected = "P2P분쟁" if first.analysis.primary_type != "P2P분쟁" else "상품상태"
     suggester.record_feedback(first.id, verdict="edited", final_text="수정한 답변",
                               corrected_types=[corrected])
-    assert suggester.store.feedback_for(first.id)[0].corrected_types == [corrected]
+    assert suggester.records.store.feedback_for(first.id)[0].corrected_types == [corrected]
     again = suggester.suggest(inquiry)
     assert again.analysis.primary_type == corrected
 

@@ -18,9 +18,9 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from suggester.errors import InputError, SearchIndexError, SuggesterError
+from suggester.records.store import StoreError, UnknownArticleVersion, UnknownSuggestion, open_store
 from suggester.service import Suggester
 from suggester.settings import Settings, load_settings
-from suggester.store import StoreError, UnknownArticleVersion, UnknownSuggestion, open_store
 
 _HERE = Path(__file__).parent
 MAX_BODY_BYTES = 64 * 1024

@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from suggester import __version__
-from suggester.articles import ARTICLE_ID
 from suggester.errors import InputError
-from suggester.index import read_generation
+from suggester.knowledge.articles import ARTICLE_ID
+from suggester.records.store import Store
+from suggester.search.index import read_generation
 from suggester.service import Suggester
-from suggester.store import Store
 from web.articles import render_article
 
 bp = Blueprint("api", __name__, url_prefix="/api")

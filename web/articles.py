@@ -7,8 +7,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from suggester.articles import Section, find_article_path, read_article
 from suggester.errors import ArticleError
+from suggester.knowledge.articles import Section, find_article_path, read_article
 
 # html=False: raw HTML in an article is shown as text, never executed (<script> stays inert).
 _renderer = MarkdownIt("commonmark", {"html": False, "linkify": False})

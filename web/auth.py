@@ -26,7 +26,7 @@ from flask import (
 )
 
 from suggester.errors import InputError
-from suggester.store import Store, User
+from suggester.records.store import Store, User
 from web import security
 
 bp = Blueprint("auth", __name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template
 
-from suggester.articles import ARTICLE_ID, TAXONOMY
+from suggester.knowledge.articles import ARTICLE_ID, TAXONOMY
 from web.articles import render_article
 from web.auth import login_required
 

@@ -27,7 +27,8 @@ from flask import (
 )
 from markupsafe import escape
 
-from suggester.articles import (
+from suggester.errors import ArticleError, SearchIndexError
+from suggester.knowledge.articles import (
     ARTICLE_ID,
     ARTICLE_TYPES,
     AUDIENCES,
@@ -41,9 +42,7 @@ from suggester.articles import (
     parse_article,
     read_article,
 )
-from suggester.errors import ArticleError, SearchIndexError
-from suggester.index import Indexer
-from suggester.lint import Finding
+from suggester.knowledge.lint import Finding
 from suggester.publish import (
     EditConflict,
     LintFailed,
@@ -52,7 +51,8 @@ from suggester.publish import (
     SaveResult,
     source_hash,
 )
-from suggester.store import Store, UnknownArticleVersion
+from suggester.records.store import Store, UnknownArticleVersion
+from suggester.search.index import Indexer
 from web.articles import render_markdown
 from web.auth import current_user, refusal
 

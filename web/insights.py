@@ -10,7 +10,7 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from suggester.errors import SearchIndexError
-from suggester.insights import KST, NO_CITATION, Insights, Window
+from suggester.records.insights import KST, NO_CITATION, Insights, Window
 from web.auth import login_required
 from web.charts import OTHER_COLOUR, PALETTE, StackedChart, stacked_bars
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, render_template, request, session
 
 if TYPE_CHECKING:
-    from suggester.store import Store
+    from suggester.records.store import Store
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

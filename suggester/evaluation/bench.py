@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suggester.articles import discover
-from suggester.index import Indexer
-from suggester.retrieve import Retriever
+from suggester.knowledge.articles import discover
+from suggester.search.index import Indexer
+from suggester.search.retrieve import Retriever
 from suggester.settings import Settings, load_settings
 
 BENCH_CACHE = Path(".cache/bench")

@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from suggester.draft_check import normalise  # the form leak checks compare text in
 from suggester.evaluation.golden import FLAGS, GoldenItem
 from suggester.evaluation.metrics import mean
+from suggester.reply.draft_check import normalise  # the form leak checks compare text in
 
 MIN_LEAK_CHARS = 12
 # Sentence and clause ends: a memo line leaks as a whole sentence or as one of its clauses.

@@ -37,8 +37,8 @@ from suggester.evaluation.runner import (
     select_systems,
     summarise_retrieval,
 )
-from suggester.index import Indexer
-from suggester.retrieve import SYSTEMS, Retriever
+from suggester.search.index import Indexer
+from suggester.search.retrieve import SYSTEMS, Retriever
 from suggester.settings import load_settings
 
 BENCHMARKS = ("korquad", "welfare")

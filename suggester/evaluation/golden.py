@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suggester.analyze import FLAGS
-from suggester.articles import CHANNELS, TAXONOMY
 from suggester.errors import InputError
+from suggester.knowledge.articles import CHANNELS, TAXONOMY
+from suggester.reply.analyze import FLAGS
 
 URGENCIES = ("normal", "high", "critical")
 GOLDEN_DIR = Path("eval/golden")

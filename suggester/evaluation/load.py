@@ -28,13 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from suggester.articles import discover, parse_article, read_article
-from suggester.chunks import chunk_article
 from suggester.evaluation.bench import percentile
 from suggester.evaluation.serving import EditorSession, Published, Server, post_json
-from suggester.index import Indexer
+from suggester.knowledge.articles import discover, parse_article, read_article
+from suggester.knowledge.chunks import chunk_article
+from suggester.records.store import Store
+from suggester.search.index import Indexer
 from suggester.settings import Settings
-from suggester.store import Store
 
 EDITED_ARTICLE = "selling-fees"
 # One sentence of the edited article, alternating between two wordings on every publish.

@@ -168,7 +168,7 @@ def _e5_for_ragas() -> Any:
     """Our e5 model behind ragas' embedding interface (answer relevancy compares questions)."""
     from ragas.embeddings.base import BaseRagasEmbedding
 
-    from suggester.embedding import shared_embedder
+    from suggester.search.embedding import shared_embedder
 
     class E5ForRagas(BaseRagasEmbedding):
         def embed_text(self, text: str, **kwargs: Any) -> list[float]:

@@ -22,15 +22,15 @@ from typing import Any, cast
 
 import numpy as np
 
-from suggester.cache import ContentCache
-from suggester.chunks import Chunk, chunk_article
-from suggester.embedding import MODEL_NAME, shared_embedder
 from suggester.errors import InputError
 from suggester.evaluation import checks
 from suggester.evaluation.golden import GOLDEN_DIR, GoldenItem, load_golden, validate_golden
 from suggester.evaluation.metrics import mean, retrieval_scores
-from suggester.index import Indexer, read_generation
-from suggester.retrieve import SYSTEMS, RetrievalResult, Retriever
+from suggester.knowledge.chunks import Chunk, chunk_article
+from suggester.search.cache import ContentCache
+from suggester.search.embedding import MODEL_NAME, shared_embedder
+from suggester.search.index import Indexer, read_generation
+from suggester.search.retrieve import SYSTEMS, RetrievalResult, Retriever
 from suggester.settings import Settings
 
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "recall@5", "mrr", "ndcg@5")
@@ -293,7 +293,7 @@ def _golden_query(item: GoldenItem) -> Query:
 
 def _read_kb(settings: Settings) -> tuple[set[str], list[Chunk]]:
     """Article ids and every chunk (internal ones too) of every article in the KB folder."""
-    from suggester.lint import lint_kb
+    from suggester.knowledge.lint import lint_kb
 
     report = lint_kb(settings.kb_dir)
     return ({a.id for a in report.articles},
@@ -366,7 +366,7 @@ def _corrections(service: Any, retriever: Retriever, embedder: KnownVectors,
 def _taught(service: Any, retriever: Retriever, teach: list[GoldenItem],
             folder: Path) -> tuple[Any, str]:
     """A service that has learned the types of `teach`, as agents' corrections would teach it."""
-    from suggester.store import Store
+    from suggester.records.store import Store
 
     store = Store(folder / "corrections.sqlite3")
     for item in teach:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from suggester.store import Store
+from suggester.records.store import Store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 AGENT = ("agent-browser", "agent-password-1")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from browser.browser_support import VIEWPORT, LiveServer, log_in, screenshot, serve
-from suggester.index import Indexer
+from suggester.search.index import Indexer
 
 from conftest import SHIPPED_KB, make_settings
 

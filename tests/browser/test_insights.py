@@ -9,7 +9,7 @@ import pytest
 from insights_data import log_at, log_many
 
 from browser.browser_support import LiveServer, log_in, screenshot
-from suggester.store import Store
+from suggester.records.store import Store
 
 pytestmark = pytest.mark.browser
 

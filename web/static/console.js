@@ -229,7 +229,7 @@
       return;
     }
     // The API needs a verdict: repeat the agent's verdict if given, else send 'used' without
-    // final_text, which the insights page reads as a correction only (suggester/insights.py).
+    // final_text, which the insights page reads as a correction only (suggester/records/insights.py).
     const verdict = state.verdict || { verdict: "used", final_text: null };
     try {
       await sendFeedback({ ...verdict, corrected_types: state.types });

@@ -1,0 +1,186 @@
+"""`suggester lint`: one test per rule, each on a small bad article in a temp KB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from click.testing import CliRunner
+
+from suggester.cli import main
+from suggester.knowledge.lint import lint_kb
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def findings_for(kb, name, severity="error"):
+    report = lint_kb(kb, today=TODAY)
+    return [f for f in report.findings if f.path.name == name and f.severity == severity]
+
+
+def test_the_small_kb_is_clean(small_kb):
+    report = lint_kb(small_kb, today=TODAY)
+    assert report.findings == []
+    assert report.ok
+
+
+@pytest.mark.parametrize("field", ["title", "type", "audience", "category", "channels",
+                                   "status", "effective_from", "review_by", "owner", "version"])
+def test_missing_required_field_is_an_error(small_kb, write_article, article_source, field):
+    write_article("refund-when.md", article_source(**{field: None}))
+    messages = [f.message for f in findings_for(small_kb, "refund-when.md")]
+    assert f"missing required field '{field}'" in messages
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("type", "guide", "type 'guide' is not one of"),
+        ("audience", "everyone", "audience 'everyone' is not one of"),
+        ("category", "환불", "category '환불' is not one of"),
+        ("status", "live", "status 'live' is not one of"),
+        ("channels", "[chat, fax]", "unknown channels: fax"),
+        ("channels", "chat", "channels must be a list"),
+        ("effective_from", "2026-13-01", "effective_from must be a date"),
+        ("version", "0", "version must be a whole number"),
+        ("version", "two", "version must be a whole number"),
+        ("id", "Refund_When", "must be a slug"),
+        ("id", "refund-later", "must equal the file name"),
+    ],
+)
+def test_bad_values_name_the_field_and_its_line(small_kb, write_article, article_source,
+                                                field, value, words):
+    path = write_article("refund-when.md", article_source(**{field: value}))
+    found = findings_for(small_kb, "refund-when.md")
+    assert any(words in f.message for f in found), found
+    line = next(f.line for f in found if words in f.message)
+    assert path.read_text(encoding="utf-8").split("\n")[line - 1].startswith(f"{field}:")
+
+
+def test_type_must_match_its_folder(small_kb, write_article, article_source):
+    (small_kb / "faq" / "refund-when.md").unlink()
+    write_article("refund-when.md", article_source(), folder="policy")
+    assert any("does not match its folder" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_duplicate_ids_are_errors(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(), folder="exception")
+    found = [f for f in lint_kb(small_kb, today=TODAY).errors if "duplicate id" in f.message]
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("field", ["related", "supersedes"])
+def test_references_must_point_to_existing_ids(small_kb, write_article, article_source, field):
+    source = article_source(related="[no-such-article]") if field == "related" else \
+        article_source(owner="cx-policy\nsupersedes: old-refund")
+    write_article("refund-when.md", source)
+    missing = "no-such-article" if field == "related" else "old-refund"
+    assert any(f"{field} points to unknown id '{missing}'" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+@pytest.mark.parametrize("section", ["## 요약", "## 응대 예시", "## 예상 문의"])
+def test_published_articles_need_the_required_sections(small_kb, write_article, article_source,
+                                                       section):
+    source = article_source().replace(section + "\n", "## 기타\n")
+    write_article("refund-when.md", source)
+    assert any(f"missing section '{section}'" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_policy_or_guide_section_is_required(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source().replace("## 안내\n", "## 설명\n"))
+    assert any("missing section '## 정책' or '## 안내'" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_drafts_may_be_incomplete_with_warnings(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(status="draft").replace("## 응대 예시\n",
+                                                                           "## 기타\n"))
+    assert findings_for(small_kb, "refund-when.md") == []
+    assert any("missing section '## 응대 예시'" in f.message
+               for f in findings_for(small_kb, "refund-when.md", "warning"))
+
+
+def test_at_least_two_anticipated_questions(small_kb, write_article, article_source):
+    second_question = (
+        "### Q. 주말에도 환불되나요?\n영업일 기준이라 주말과 공휴일은 빼고 계산해요.\n"
+    )
+    source = article_source().replace(second_question, "")
+    write_article("refund-when.md", source)
+    assert any("at least 2 '### Q.' blocks, found 1" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{주문 번호}", "unknown placeholder {주문 번호}"),
+    ("{customer}", "unknown placeholder {customer}"),
+    ("{고객명", "unbalanced"),
+    ("고객명}", "unbalanced"),
+])
+def test_placeholders_must_be_well_formed(small_kb, write_article, article_source, text, words):
+    source = article_source().replace("주문 {주문번호}의", f"주문 {text}의")
+    path = write_article("refund-when.md", source)
+    found = [f for f in findings_for(small_kb, "refund-when.md") if words in f.message]
+    assert found
+    assert text in path.read_text(encoding="utf-8").split("\n")[found[0].line - 1]
+
+
+def test_overdue_review_is_a_warning_not_an_error(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(review_by="2026-10-01"))
+    assert findings_for(small_kb, "refund-when.md") == []
+    assert [f.message for f in findings_for(small_kb, "refund-when.md", "warning")] == [
+        "review overdue since 2026-10-01"]
+
+
+def test_unknown_sections_and_fields_are_warnings(small_kb, write_article, article_source):
+    source = article_source(owner="cx-policy\ncolour: blue") + "\n## 참고\n기타 내용\n"
+    write_article("refund-when.md", source)
+    warnings = [f.message for f in findings_for(small_kb, "refund-when.md", "warning")]
+    assert any("unknown section '## 참고'" in m for m in warnings)
+    assert any("unknown field 'colour'" in m for m in warnings)
+
+
+def test_customer_facing_text_about_the_customer_is_a_warning(small_kb, write_article,
+                                                               article_source):
+    card = "신용/체크카드는 카드사 취소까지"
+    source = article_source().replace(card, f"고객이 항의해도 기준은 같아요. {card}")
+    source = source.replace("재량 보상은 최대", "고객이 원하면 재량 보상은 최대")  # internal: fine
+    path = write_article("refund-when.md", source)
+    warnings = findings_for(small_kb, "refund-when.md", "warning")
+    assert len(warnings) == 1 and "speaks of the customer" in warnings[0].message
+    assert "고객이 항의해도" in path.read_text(encoding="utf-8").split("\n")[warnings[0].line - 1]
+    assert findings_for(small_kb, "refund-when.md") == []  # a warning, not an error
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"", "file is empty"),
+    (b"## \xec\x9a\x94\xec\x95\xbd\n", "missing front matter"),
+    (b"---\ntitle: [\n---\n", "malformed YAML"),
+    (b"---\nid: x\n---\n\xc3\x28\n", "not valid UTF-8"),
+])
+def test_unreadable_files_are_findings_not_crashes(small_kb, write_article, data, words):
+    write_article("broken.md", data)
+    found = findings_for(small_kb, "broken.md")
+    assert [words in f.message for f in found] == [True]
+
+
+def test_cli_prints_path_line_and_exits_non_zero(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(audience="everyone"))
+    result = CliRunner().invoke(main, ["--kb-dir", str(small_kb), "lint"])
+    assert result.exit_code == 1
+    assert f"{small_kb}/faq/refund-when.md:5: error: audience 'everyone'" in result.output
+    assert "1 errors" in result.output
+
+
+def test_cli_exits_zero_on_a_clean_kb(small_kb):
+    result = CliRunner().invoke(main, ["--kb-dir", str(small_kb), "lint"])
+    assert result.exit_code == 0, result.output
+    assert "2 articles (2 published), 0 errors" in result.output
+
+
+def test_cli_reports_a_missing_kb_folder(tmp_path):
+    result = CliRunner().invoke(main, ["--kb-dir", str(tmp_path / "nowhere"), "lint"])
+    assert result.exit_code == 1
+    assert "knowledge base folder does not exist" in result.output

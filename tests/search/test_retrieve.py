@@ -1,0 +1,194 @@
+"""Hybrid retrieval on the shipped KB and on small KBs built for each filter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from suggester.cli import main
+from suggester.errors import InputError, SearchIndexError
+from suggester.search.index import Indexer
+from suggester.search.retrieve import Retriever
+
+from conftest import make_settings
+
+# Starter inquiries as customers write them, with the article that must come first or second.
+STARTERS = [
+    ("배송이 너무 늦어요 언제 보내주는 거예요?", "buyer", "shipping-delay-buyer"),
+    ("택배가 배송완료라고 뜨는데 문앞에 아무것도 없어요ㅠㅠ", "buyer", "delivered-not-received"),
+    ("판매자가 카톡으로 연락하라고 계좌이체 하면 깎아준대요", None, "off-platform-payment"),
+    ("수수료 몇 퍼센트 떼가요?", "seller", "selling-fees"),
+    ("구매확정 됐는데 판매대금은 언제 들어와요", "seller", "settlement-schedule"),
+    ("카드로 결제했는데 환불 며칠 걸려요", "buyer", "refund-timing"),
+    ("받은 신발이 정품이 아닌 것 같아요", "buyer", "counterfeit-policy"),
+    ("앱이 안 열리고 결제도 안돼요 급해요", None, "site-down-cannot-pay"),
+]
+
+
+@pytest.mark.parametrize(("inquiry", "audience", "article"), STARTERS)
+def test_starter_inquiries_find_their_article(shipped_retriever, inquiry, audience, article):
+    result = shipped_retriever.search(inquiry, audience=audience, k=5)
+    assert article in result.article_ids()[:2], result.article_ids()[:5]
+    assert result.grounded
+
+
+@pytest.mark.parametrize("inquiry", ["회사 건물 주차장은 몇 시까지 열어요?",
+                                     "강아지 사료 추천 좀 해주세요",
+                                     "주식 투자 어떻게 시작해요?"])
+def test_inquiries_outside_the_kb_are_not_grounded(shipped_retriever, inquiry):
+    result = shipped_retriever.search(inquiry)
+    assert not result.grounded
+    assert "confidence" in result.reason
+
+
+def test_passages_carry_citation_fields_and_debug_ranks(shipped_retriever):
+    result = shipped_retriever.search("정산 계좌 바꾸고 싶어요", audience="seller")
+    top = result.passages[0].to_dict()
+    assert top["article_id"] == "settlement-account-change"
+    assert top["section"] and top["title"] and top["lines"][0] <= top["lines"][1]
+    assert top["ranks"]["dense"] or top["ranks"]["bm25"]
+    assert result.passages == sorted(result.passages, key=lambda p: result.articles.index(
+        p.article_id))
+
+
+def test_customer_facing_passages_exclude_internal_notes(shipped_retriever):
+    result = shipped_retriever.search("사기 당한 것 같아요 돈만 받고 연락이 안돼요", k=10)
+    assert all(not p.chunk.internal for p in result.passages)
+    assert result.internal and all(p.chunk.internal for p in result.internal)
+    assert {p.article_id for p in result.internal} <= set(result.article_ids())
+
+
+def test_audience_filter_keeps_only_that_side(shipped_retriever):
+    result = shipped_retriever.search("정산 언제 돼요", audience="buyer", k=10)
+    assert all(p.chunk.audience in ("buyer", "all") for p in result.passages)
+    seller = shipped_retriever.search("정산 언제 돼요", audience="seller", k=10)
+    assert any(p.chunk.audience == "seller" for p in seller.passages)
+
+
+def test_at_most_two_passages_per_article(shipped_retriever):
+    result = shipped_retriever.search("반품 배송비 누가 내요", k=8)
+    counts = {a: sum(p.article_id == a for p in result.passages) for a in result.article_ids()}
+    assert max(counts.values()) <= 2
+
+
+@pytest.mark.parametrize("system", ["bm25-whitespace", "bm25-kiwi", "dense", "hybrid"])
+def test_every_benchmark_system_answers(shipped_retriever, system):
+    result = shipped_retriever.search("환불 언제 돼요", system=system)
+    assert result.passages and result.system == system
+
+
+def test_bad_queries_are_input_errors(shipped_retriever):
+    with pytest.raises(InputError, match="empty"):
+        shipped_retriever.search("   ")
+    with pytest.raises(InputError, match="unknown retrieval system"):
+        shipped_retriever.search("환불", system="magic")
+
+
+def test_empty_index_says_how_to_fix_it(tmp_path, small_kb):
+    retriever = Retriever(make_settings(tmp_path / "empty", small_kb))
+    with pytest.raises(SearchIndexError, match="suggester index"):
+        retriever.search("환불")
+
+
+FUTURE = """---
+id: new-fee
+title: 새 수수료 안내
+type: policy
+audience: seller
+category: 정산·수수료
+tags: [수수료]
+channels: [chat]
+status: published
+effective_from: 2099-01-01
+review_by: 2100-01-01
+owner: cx-policy
+version: 1
+---
+
+## 요약
+미래의 두루미 수수료는 9%예요.
+
+## 정책
+두루미 수수료 9%가 적용돼요.
+
+## 응대 예시
+두루미 수수료는 9%예요.
+
+## 예상 문의
+### Q. 두루미 수수료는요?
+9%예요.
+
+### Q. 언제부터요?
+2099년부터예요.
+"""
+
+
+def test_articles_not_yet_in_effect_are_never_returned(small_settings, write_article):
+    write_article("new-fee.md", FUTURE, folder="policy")
+    Indexer(small_settings).sync()
+    result = Retriever(small_settings).search("두루미 수수료 얼마예요", k=10)
+    assert "new-fee" not in result.article_ids()
+
+
+def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
+    plain = shipped_retriever.search("정산 언제 돼요", k=10)
+    as_buyer = shipped_retriever.search("정산 언제 돼요", k=10, prefer_audience="buyer")
+    audience = {p.article_id: p.chunk.audience for p in plain.candidates}
+    seller_articles = [a for a in plain.articles if audience[a] == "seller"]
+    assert seller_articles, "the query should find seller articles"
+    assert set(seller_articles) <= set(as_buyer.articles)  # pushed down, still there
+    for article in seller_articles:
+        assert as_buyer.articles.index(article) >= plain.articles.index(article)
+    assert any(as_buyer.articles.index(a) > plain.articles.index(a) for a in seller_articles)
+
+
+def test_wrong_audience_is_never_returned(small_settings, write_article):
+    write_article("new-fee.md", FUTURE.replace("2099-01-01", "2026-01-01"), folder="policy")
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings)
+    assert "new-fee" in retriever.search("두루미 수수료", audience="seller").article_ids()
+    assert "new-fee" not in retriever.search("두루미 수수료", audience="buyer").article_ids()
+
+
+def test_a_new_generation_is_picked_up_without_restart(small_settings, small_kb, write_article):
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings)
+    assert "new-fee" not in retriever.search("두루미 수수료").article_ids()
+    write_article("new-fee.md", FUTURE.replace("2099-01-01", "2026-01-01"), folder="policy")
+    Indexer(small_settings).sync()
+    assert retriever.search("두루미 수수료").article_ids()[0] == "new-fee"
+
+
+def test_search_cli_prints_json(shipped_settings):
+    args = ["--kb-dir", str(shipped_settings.kb_dir), "--data-dir",
+            str(shipped_settings.data_dir), "search", "환불 언제 돼요", "--audience", "buyer",
+            "--k", "3", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["passages"]) == 3 and data["grounded"] is True
+    assert {"article_id", "section", "text", "score", "ranks"} <= set(data["passages"][0])
+
+
+def test_chroma_down_degrades_to_bm25_and_recovers(small_kb, tmp_path):
+    from conftest import free_port, running_chroma
+
+    port = free_port()
+    chroma_path = tmp_path / "chroma"
+    chroma_path.mkdir()
+    settings = make_settings(tmp_path / "data", small_kb, chroma_host="127.0.0.1",
+                             chroma_port=port, collection="degrade-test")
+    with running_chroma(chroma_path, port):
+        Indexer(settings).sync()
+        retriever = Retriever(settings)
+        healthy = retriever.search("환불은 언제 되나요?")
+        assert healthy.warnings == [] and healthy.passages[0].dense_rank is not None
+    degraded = retriever.search("환불은 언제 되나요?")
+    assert degraded.warnings and degraded.warnings[0].startswith("chroma_unavailable")
+    assert degraded.passages and all(p.dense_rank is None for p in degraded.passages)
+    assert degraded.article_ids()[0] == "refund-when"
+    with running_chroma(chroma_path, port):
+        recovered = retriever.search("환불은 언제 되나요?")
+        assert recovered.warnings == [] and recovered.passages[0].dense_rank is not None
