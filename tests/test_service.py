@@ -161,7 +161,7 @@ def test_a_type_correction_is_learned_for_the_next_message(shipped_settings, tmp
     corrected = "P2P분쟁" if first.analysis.primary_type != "P2P분쟁" else "상품상태"
     suggester.record_feedback(first.id, verdict="edited", final_text="수정한 답변",
                               corrected_types=[corrected])
-    assert suggester.records.store.feedback_for(first.id)[0].corrected_types == [corrected]
+    assert suggester.store.feedback_for(first.id)[0].corrected_types == [corrected]
     again = suggester.suggest(inquiry)
     assert again.analysis.primary_type == corrected
 
