@@ -59,14 +59,20 @@ class Suggestion:
     def internal_notes(self) -> list[Passage]:
         return self.retrieval.internal
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, internal: bool = True) -> dict[str, Any]:
+        """The JSON of the API; `internal=False` leaves out every internal text (internal notes,
+        internal passages, escalation rules) for callers outside the CX team."""
+        analysis = self.analysis.to_dict()
+        if not internal:
+            for flag in analysis["risk_flags"]:
+                flag["escalation"] = None
         return {
             "suggestion_id": self.id,
-            "analysis": self.analysis.to_dict(),
-            "passages": [p.to_dict() for p in self.passages],
+            "analysis": analysis,
+            "passages": [p.to_dict() for p in self.passages if internal or not p.internal],
             "draft": self.draft.to_dict(),
             "anticipated": [a.to_dict() for a in self.anticipated],
-            "internal_notes": [p.to_dict() for p in self.internal_notes],
+            "internal_notes": [p.to_dict() for p in self.internal_notes] if internal else [],
             "retrieval": {"grounded": self.retrieval.grounded,
                           "confidence": round(self.retrieval.confidence, 4),
                           "reason": self.retrieval.reason},
@@ -268,18 +274,35 @@ class Suggester:
         return side, analysis, retrieval
 
     def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
-                        corrected_types: list[str] | tuple[str, ...] = ()) -> int:
-        """Store the agent's verdict; a type correction teaches the analyzer at once."""
+                        corrected_types: list[str] | tuple[str, ...] = (),
+                        author: str | None = None) -> int:
+        """Store the verdict of `author`; a type correction teaches the analyzer at once."""
+        store = self._feedback_store()
+        feedback_id = store.record_feedback(suggestion_id, verdict=verdict,
+                                            final_text=final_text,
+                                            corrected_types=list(corrected_types),
+                                            author=author)
+        if corrected_types:
+            record = store.get_suggestion(suggestion_id)
+            self.analyzer.learn(record.inquiry_masked, list(corrected_types))
+        return feedback_id
+
+    def undo_correction(self, feedback_id: int, *, by: str) -> None:
+        """Undo a type correction: the analyzer forgets it at once, and falls back on an
+        earlier correction of the same inquiry if one is left."""
+        store = self._feedback_store()
+        undone = store.undo_correction(feedback_id, by=by)
+        inquiry = store.get_suggestion(undone.suggestion_id).inquiry_masked
+        analyzer = self.analyzer
+        analyzer.forget(inquiry)
+        for earlier in store.corrections(inquiry=inquiry):
+            analyzer.learn(earlier.inquiry_masked, earlier.corrected_types)
+
+    def _feedback_store(self) -> Store:
         if self.store is None:
             raise InputError("feedback needs a database", code="no_store",
                              korean="피드백을 저장할 데이터베이스가 설정되지 않았습니다.")
-        feedback_id = self.store.record_feedback(suggestion_id, verdict=verdict,
-                                                 final_text=final_text,
-                                                 corrected_types=list(corrected_types))
-        if corrected_types:
-            record = self.store.get_suggestion(suggestion_id)
-            self.analyzer.learn(record.inquiry_masked, list(corrected_types))
-        return feedback_id
+        return self.store
 
     def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day

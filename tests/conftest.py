@@ -218,6 +218,26 @@ def add_users(app) -> None:
         store.add_user(role, password, role=role)
 
 
+def add_token(app, name: str = "script", role: str = "agent", **kwargs: object) -> str:
+    """Make an API token in the app's database; return its secret."""
+    from suggester.records.access import AccessRecords
+
+    return AccessRecords(app.extensions["suggester.store"]).add_token(name, role=role,
+                                                                      **kwargs)[1]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def api_client(app):
+    """A client that sends an `agent` API token with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'api-client')}"
+    return client
+
+
 def sign_in(client, username: str, password: str | None = None):
     """Sign in through the login form, as a browser would; return the response."""
     token = form_token(client.get("/login").get_data(as_text=True))
