@@ -69,7 +69,7 @@ class Suggestion:
         return {
             "suggestion_id": self.id,
             "analysis": analysis,
-            "passages": [p.to_dict() for p in self.passages if internal or not p.internal],
+            "passages": [p.to_dict() for p in self.passages if internal or not p.chunk.internal],
             "draft": self.draft.to_dict(),
             "anticipated": [a.to_dict() for a in self.anticipated],
             "internal_notes": [p.to_dict() for p in self.internal_notes] if internal else [],
