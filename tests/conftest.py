@@ -238,6 +238,16 @@ def api_client(app):
     return client
 
 
+def console_csrf(client) -> str:
+    """The CSRF token the console page gives its script (for a signed-in client's API calls)."""
+    import re
+
+    page = client.get("/").get_data(as_text=True)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert match, "the console page has no CSRF token: is the client signed in?"
+    return match[1]
+
+
 def sign_in(client, username: str, password: str | None = None):
     """Sign in through the login form, as a browser would; return the response."""
     token = form_token(client.get("/login").get_data(as_text=True))

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from records.test_store import raw_sql
 from suggester.errors import InputError
 from suggester.records.access import LAST_USED_PRECISION, AccessRecords, token_hash
 from suggester.records.store import Store
-
-from records.test_store import raw_sql
 
 START = datetime(2026, 11, 24, 9, 0, 30, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import yaml
 
 from web.api import OPENAPI
 
-from conftest import add_token, add_users, bearer, form_token, sign_in
+from conftest import add_token, add_users, bearer, console_csrf, form_token, sign_in
 
 SPEC = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
 OPEN = {("get", "/api/health")}
@@ -31,12 +31,6 @@ def _described_routes() -> list[object]:
                 url = re.sub(r"\{[^}]+\}", "off-platform-payment", path)
                 routes.append(pytest.param(method, url, id=f"{method.upper()} {path}"))
     return routes
-
-
-def _csrf(client) -> str:
-    """The CSRF token the console page gives its script."""
-    page = client.get("/").get_data(as_text=True)
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page)[1]
 
 
 def _internal_lines(app) -> set[str]:
@@ -82,7 +76,7 @@ def test_a_signed_in_agent_gets_internal_notes(app, client):
     add_users(app)
     sign_in(client, "agent")
     response = client.post("/api/suggest", json={"inquiry": OFF_PLATFORM},
-                           headers={"X-CSRF-Token": _csrf(client)})
+                           headers={"X-CSRF-Token": console_csrf(client)})
     assert response.status_code == 200
     assert response.get_json()["internal_notes"]
 
@@ -101,7 +95,7 @@ def test_an_agent_token_gets_internal_notes(app, client):
 def test_a_session_post_without_the_right_csrf_header_gets_403(app, client, header):
     add_users(app)
     sign_in(client, "agent")
-    _csrf(client)  # the session has a token; the request does not send it
+    console_csrf(client)  # the session has a token; the request does not send it
     headers = {"X-CSRF-Token": header} if header else {}
     response = client.post("/api/suggest", json={"inquiry": OFF_PLATFORM}, headers=headers)
     assert response.status_code == 403
@@ -209,7 +203,7 @@ def test_feedback_is_stored_with_its_author(app, client):
     client.post("/api/feedback", headers=bearer(secret),
                 json={"suggestion_id": by_token, "verdict": "used"})
     sign_in(client, "agent")
-    token = _csrf(client)
+    token = console_csrf(client)
     by_agent = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"},
                            headers={"X-CSRF-Token": token}).get_json()["suggestion_id"]
     client.post("/api/feedback", headers={"X-CSRF-Token": token},
