@@ -263,3 +263,35 @@ def test_going_over_the_limit_gives_429_with_retry_after(app, client):
     # The limit is per token: another one is not held back.
     assert client.get("/api/openapi.yaml", headers=other).status_code == 200
     assert client.get("/api/health").status_code == 200  # and health is never counted
+
+
+# -- the tokens CLI -----------------------------------------------------------------------------
+
+
+def test_tokens_cli_adds_lists_and_revokes(app, client):
+    from click.testing import CliRunner
+
+    from suggester.cli import main
+
+    runner = CliRunner()
+    settings = app.extensions["suggester.settings"]
+    base = ["--data-dir", str(settings.data_dir)]
+    env = {"SUGGESTER_DATABASE": str(settings.database_path)}
+    added = runner.invoke(main, [*base, "tokens", "add", "helpdesk", "--role", "integration",
+                                 "--expires", "30"], env=env)
+    assert added.exit_code == 0, added.output
+    secret = added.stdout.strip()
+    assert secret.startswith("sgt_") and "not shown again" in added.stderr
+    assert client.get("/api/openapi.yaml", headers=bearer(secret)).status_code == 200
+
+    listed = runner.invoke(main, [*base, "tokens", "list"], env=env).stdout
+    assert "helpdesk\tintegration\tactive" in listed and "last used 20" in listed
+    assert secret not in listed
+
+    revoked = runner.invoke(main, [*base, "tokens", "revoke", "helpdesk"], env=env)
+    assert revoked.exit_code == 0 and "revoked integration token 'helpdesk'" in revoked.stdout
+    assert client.get("/api/openapi.yaml", headers=bearer(secret)).status_code == 401
+    assert "helpdesk\tintegration\trevoked" in runner.invoke(main, [*base, "tokens", "list"],
+                                                             env=env).stdout
+    again = runner.invoke(main, [*base, "tokens", "revoke", "helpdesk"], env=env)
+    assert again.exit_code == 2 and "no live token is named 'helpdesk'" in again.stderr
