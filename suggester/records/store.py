@@ -100,6 +100,14 @@ class Feedback:
     undone_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CorrectionMark:
+    """How far a process has followed the corrections: the newest feedback id and undo time."""
+
+    feedback_id: int = 0
+    undone_at: str = ""
+
+
 class Correction(NamedTuple):
     inquiry_masked: str
     corrected_types: list[str]
@@ -217,6 +225,8 @@ _MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
         "ALTER TABLE feedback ADD COLUMN author TEXT",
         "ALTER TABLE feedback ADD COLUMN undone_by TEXT",
         "ALTER TABLE feedback ADD COLUMN undone_at {timestamp}",
+        # Every worker asks for the latest undo every few seconds (CorrectionMark).
+        "CREATE INDEX feedback_by_undone_at ON feedback (undone_at)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -397,6 +407,23 @@ class Store:
         with self._db.read() as db:
             rows = db.execute(sql + " ORDER BY f.id", params).fetchall()
         return [Correction(text, json.loads(types)) for text, types in rows]
+
+    def correction_mark(self) -> CorrectionMark:
+        """Where the corrections stand now (two index lookups: cheap enough to poll)."""
+        with self._db.read() as db:
+            newest, undone = db.execute("SELECT MAX(id), MAX(undone_at) FROM feedback"
+                                        ).fetchone()
+        return CorrectionMark(feedback_id=newest or 0, undone_at=undone or "")
+
+    def inquiries_corrected_since(self, mark: CorrectionMark) -> list[str]:
+        """The masked inquiries whose corrections were added or undone after `mark`."""
+        with self._db.read() as db:
+            rows = db.execute(
+                """SELECT DISTINCT s.inquiry_masked FROM feedback f
+                   JOIN suggestions s ON s.id = f.suggestion_id
+                   WHERE (f.id > ? AND f.corrected_types != '[]') OR f.undone_at > ?""",
+                (mark.feedback_id, mark.undone_at)).fetchall()
+        return [row[0] for row in rows]
 
     def undo_correction(self, feedback_id: int, *, by: str) -> Feedback:
         """Mark a type correction undone by editor `by`; return it as it was before.

@@ -407,6 +407,7 @@ def test_an_old_database_is_migrated_on_open(target):
     raw_sql(target, "DELETE FROM schema_version WHERE version >= 3")
     for table in ("login_locks", "login_failures", "kb_revision", "api_tokens", "api_requests"):
         raw_sql(target, f"DROP TABLE {table}")
+    raw_sql(target, "DROP INDEX feedback_by_undone_at")
     for column in ("author", "undone_by", "undone_at"):
         raw_sql(target, f"ALTER TABLE feedback DROP COLUMN {column}")
     with Store(target) as store:
