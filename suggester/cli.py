@@ -445,5 +445,67 @@ def users_list(context: _Context) -> None:
     click.echo(f"{len(found)} users")
 
 
+@main.group()
+def tokens() -> None:
+    """Manage API tokens for integrations and scripts (`Authorization: Bearer …`)."""
+
+
+@tokens.command(name="add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["agent", "integration"]), required=True,
+              help="agent: everything an agent sees, internal notes included; integration: "
+                   "suggest and feedback only, never internal text.")
+@click.option("--expires", "expires_days", type=click.IntRange(min=1), default=None,
+              metavar="DAYS", help="Stop working after DAYS days (default: never).")
+@pass_context
+def tokens_add(context: _Context, name: str, role: str, expires_days: int | None) -> None:
+    """Create a token called NAME and print its secret, once: it is stored only hashed."""
+    from suggester.records.access import AccessRecords
+    from suggester.records.store import open_store
+
+    with open_store(context.settings) as store:
+        token, secret = AccessRecords(store).add_token(name, role=role,
+                                                       expires_days=expires_days)
+    expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else \
+        "never expires"
+    click.echo(secret)
+    click.echo(f"created {token.role} token {token.name!r} ({expiry}) in {store.location}; "
+               "copy it now, it is not shown again", err=True)
+
+
+@tokens.command(name="list")
+@pass_context
+def tokens_list(context: _Context) -> None:
+    """List every token: name, role, state, created, expires and last used (never secrets)."""
+    from datetime import UTC, datetime
+
+    from suggester.records.access import AccessRecords
+    from suggester.records.store import open_store
+
+    with open_store(context.settings) as store:
+        found = AccessRecords(store).tokens()
+    now = datetime.now(UTC)
+    for token in found:
+        when = [f"{t:%Y-%m-%d %H:%M}" if t else "-"
+                for t in (token.created_at, token.expires_at, token.last_used_at)]
+        click.echo("\t".join([token.name, token.role, token.state(now),
+                              f"created {when[0]}", f"expires {when[1]}",
+                              f"last used {when[2]}"]))
+    click.echo(f"{len(found)} tokens (times in UTC)")
+
+
+@tokens.command(name="revoke")
+@click.argument("name")
+@pass_context
+def tokens_revoke(context: _Context, name: str) -> None:
+    """Revoke the token called NAME; it stops working at once, on every app server."""
+    from suggester.records.access import AccessRecords
+    from suggester.records.store import open_store
+
+    with open_store(context.settings) as store:
+        token = AccessRecords(store).revoke_token(name)
+    click.echo(f"revoked {token.role} token {token.name!r}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
-from suggester.records.store import Store
+from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
 from suggester.reply.compose import CHANNELS, Composer, Known
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 COMPANY_FAULT_FLAGS = frozenset({"outage"})
 COMPANY_FAULT_TYPES = frozenset({"장애·긴급"})
 MAX_K = 20
+CORRECTIONS_POLL_S = 2.0  # how stale another worker's view of the corrections may be
 
 
 @dataclass(kw_only=True)
@@ -59,14 +60,20 @@ class Suggestion:
     def internal_notes(self) -> list[Passage]:
         return self.retrieval.internal
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, internal: bool = True) -> dict[str, Any]:
+        """The JSON of the API; `internal=False` leaves out every internal text (internal notes,
+        internal passages, escalation rules) for callers outside the CX team."""
+        analysis = self.analysis.to_dict()
+        if not internal:
+            for flag in analysis["risk_flags"]:
+                flag["escalation"] = None
         return {
             "suggestion_id": self.id,
-            "analysis": self.analysis.to_dict(),
-            "passages": [p.to_dict() for p in self.passages],
+            "analysis": analysis,
+            "passages": [p.to_dict() for p in self.passages if internal or not p.chunk.internal],
             "draft": self.draft.to_dict(),
             "anticipated": [a.to_dict() for a in self.anticipated],
-            "internal_notes": [p.to_dict() for p in self.internal_notes],
+            "internal_notes": [p.to_dict() for p in self.internal_notes] if internal else [],
             "retrieval": {"grounded": self.retrieval.grounded,
                           "confidence": round(self.retrieval.confidence, 4),
                           "reason": self.retrieval.reason},
@@ -110,6 +117,8 @@ class Suggester:
         self._composer: Composer | None = None
         self._anticipator: Anticipator | None = None
         self._analyzer: Analyzer | None = None
+        self._correction_mark = CorrectionMark()
+        self._next_corrections_poll = 0.0
         self._asked_together: dict[str, Counter[str]] = defaultdict(Counter)
         self._servable: dict[tuple[int, str, dt.date], set[str]] = {}
         # Optional LLM drafting (suggester/reply/llm.py): None keeps the composer's draft.
@@ -146,6 +155,9 @@ class Suggester:
                                           sentence_cache=self._sentence_cache)
                 self._anticipator = Anticipator(chunks)
                 if self._analyzer is None:
+                    # The mark first: a correction made meanwhile is learned twice, not never.
+                    if self.store is not None:
+                        self._correction_mark = self.store.correction_mark()
                     corrections = self.store.corrections() if self.store else []
                     self._analyzer = Analyzer(tokenizer=self.retriever.tokenizer,
                                               embedder=self.retriever.embedder, chunks=chunks,
@@ -194,6 +206,7 @@ class Suggester:
             raise InputError(f"k must be a whole number from 1 to {MAX_K}", code="invalid_k",
                              korean=f"k는 1부터 {MAX_K} 사이의 정수여야 합니다.")
         composer, anticipator, analyzer, snapshot = self._components()
+        self._follow_corrections(analyzer)
         generation = snapshot.generation
         timings: dict[str, float] = {}
         side, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, timings)
@@ -268,18 +281,54 @@ class Suggester:
         return side, analysis, retrieval
 
     def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
-                        corrected_types: list[str] | tuple[str, ...] = ()) -> int:
-        """Store the agent's verdict; a type correction teaches the analyzer at once."""
+                        corrected_types: list[str] | tuple[str, ...] = (),
+                        author: str | None = None) -> int:
+        """Store the verdict of `author`; a type correction teaches the analyzer at once."""
+        store = self._feedback_store()
+        feedback_id = store.record_feedback(suggestion_id, verdict=verdict,
+                                            final_text=final_text,
+                                            corrected_types=list(corrected_types),
+                                            author=author)
+        if corrected_types:
+            record = store.get_suggestion(suggestion_id)
+            self.analyzer.learn(record.inquiry_masked, list(corrected_types))
+        return feedback_id
+
+    def undo_correction(self, feedback_id: int, *, by: str) -> None:
+        """Undo a type correction: the analyzer forgets it at once, and falls back on an
+        earlier correction of the same inquiry if one is left."""
+        store = self._feedback_store()
+        undone = store.undo_correction(feedback_id, by=by)
+        inquiry = store.get_suggestion(undone.suggestion_id).inquiry_masked
+        analyzer = self.analyzer
+        analyzer.forget(inquiry)
+        for earlier in store.corrections(inquiry=inquiry):
+            analyzer.learn(earlier.inquiry_masked, earlier.corrected_types)
+
+    def _follow_corrections(self, analyzer: Analyzer) -> None:
+        """Learn and forget what other processes' agents and editors corrected or undid.
+
+        A correction teaches the analyzer of the process that received it at once; the other
+        gunicorn workers and hosts catch up here, at most `CORRECTIONS_POLL_S` later.
+        """
+        now = time.monotonic()
+        if self.store is None or now < self._next_corrections_poll:
+            return
+        self._next_corrections_poll = now + CORRECTIONS_POLL_S
+        mark = self.store.correction_mark()
+        if mark == self._correction_mark:
+            return
+        for inquiry in self.store.inquiries_corrected_since(self._correction_mark):
+            analyzer.forget(inquiry)
+            for correction in self.store.corrections(inquiry=inquiry):
+                analyzer.learn(correction.inquiry_masked, correction.corrected_types)
+        self._correction_mark = mark
+
+    def _feedback_store(self) -> Store:
         if self.store is None:
             raise InputError("feedback needs a database", code="no_store",
                              korean="피드백을 저장할 데이터베이스가 설정되지 않았습니다.")
-        feedback_id = self.store.record_feedback(suggestion_id, verdict=verdict,
-                                                 final_text=final_text,
-                                                 corrected_types=list(corrected_types))
-        if corrected_types:
-            record = self.store.get_suggestion(suggestion_id)
-            self.analyzer.learn(record.inquiry_masked, list(corrected_types))
-        return feedback_id
+        return self.store
 
     def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day

@@ -64,6 +64,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="API key for the LLM endpoint, if it needs one."),
     Setting(name="llm_timeout", default=8.0, kind=float,
             help="Seconds one LLM call may take before the composer's draft is used instead."),
+    Setting(name="api_rate_limit", default=120, kind=int,
+            help="API requests one user or API token may make per minute, counted in the "
+                 "database across workers and hosts; more get 429. 0 turns the limit off."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -88,6 +91,7 @@ class Settings:
     llm_model: str
     llm_api_key: str
     llm_timeout: float
+    api_rate_limit: int
 
     @property
     def llm_configured(self) -> bool:
@@ -172,6 +176,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("SUGGESTER_WORKERS must be at least 1")
     if settings.max_inquiry_chars < 1:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
+    if settings.api_rate_limit < 0:
+        raise SettingsError("SUGGESTER_API_RATE_LIMIT must be 0 (no limit) or more")
     if not settings.llm_timeout > 0:
         raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
     if settings.llm_configured and not settings.llm_model.strip():

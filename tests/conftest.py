@@ -218,6 +218,36 @@ def add_users(app) -> None:
         store.add_user(role, password, role=role)
 
 
+def add_token(app, name: str = "script", role: str = "agent", **kwargs: object) -> str:
+    """Make an API token in the app's database; return its secret."""
+    from suggester.records.access import AccessRecords
+
+    return AccessRecords(app.extensions["suggester.store"]).add_token(name, role=role,
+                                                                      **kwargs)[1]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def api_client(app):
+    """A client that sends an `agent` API token with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'api-client')}"
+    return client
+
+
+def console_csrf(client) -> str:
+    """The CSRF token the console page gives its script (for a signed-in client's API calls)."""
+    import re
+
+    page = client.get("/").get_data(as_text=True)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert match, "the console page has no CSRF token: is the client signed in?"
+    return match[1]
+
+
 def sign_in(client, username: str, password: str | None = None):
     """Sign in through the login form, as a browser would; return the response."""
     token = form_token(client.get("/login").get_data(as_text=True))

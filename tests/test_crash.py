@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from suggester.evaluation.load import FEE_QUESTION, alternate_fee
-from suggester.evaluation.serving import EditorSession, Server, post_json
+from suggester.evaluation.serving import EditorSession, Server, make_token, post_json
 from suggester.knowledge.articles import read_article
 from suggester.publish import PAUSE_MARKER, RECOVERY_AUTHOR, TEST_DELAY_ENV, Publisher
 from suggester.records.store import Store
@@ -155,7 +155,8 @@ def test_kill_9_during_a_publish_loses_nothing(served_kb, point):
             assert after[-1][2] == RECOVERY_AUTHOR and len(after) == len(at_kill) + 1
 
         status, answer = post_json(restarted.base_url, "/api/suggest",
-                                   {"inquiry": FEE_QUESTION, "audience": "seller"})
+                                   {"inquiry": FEE_QUESTION, "audience": "seller"},
+                                   token=make_token(settings.database_path, "agent-script"))
         assert status == 200
         cited = {c["article_id"]: c["version"] for c in answer["draft"]["citations"]}
         assert cited[ARTICLE] == read_article(path).version

@@ -16,13 +16,14 @@ import os
 import resource
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from suggester.evaluation.load import FEE_QUESTION, alternate_fee
-from suggester.evaluation.serving import EditorSession, Server, post_json
+from suggester.evaluation.serving import EditorSession, Server, make_token, post_json
 from suggester.search.index import read_generation
 
 from conftest import PASSWORDS, copy_served_kb
@@ -75,7 +76,8 @@ def check_refused_then_works(served, fault: Callable[[], Callable[[], None]], *,
     assert str(names) in refused.message
     assert (path.read_bytes(), history(settings), read_generation(settings)) == before
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
-    status, _ = post_json(server.base_url, "/api/suggest", {"inquiry": FEE_QUESTION})
+    status, _ = post_json(server.base_url, "/api/suggest", {"inquiry": FEE_QUESTION},
+                          token=make_token(settings.database_path, f"agent-{time.time_ns()}"))
     assert status == 200  # agents were served throughout
 
     published = editor.publish(ARTICLE, alternate_fee)

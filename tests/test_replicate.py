@@ -205,7 +205,7 @@ def wait_until(check, what: str, seconds: float) -> float:
 @pytest.mark.slow
 def test_two_servers_share_publishes_through_postgres_and_chroma(tmp_path, postgres_url,
                                                                  chroma_server):
-    from suggester.evaluation.serving import EditorSession, Server, post_json
+    from suggester.evaluation.serving import EditorSession, Server, make_token, post_json
 
     from conftest import PASSWORDS, SHIPPED_KB
 
@@ -225,9 +225,10 @@ def test_two_servers_share_publishes_through_postgres_and_chroma(tmp_path, postg
                                   "SUGGESTER_COLLECTION": collection}))
     with Store(postgres_url) as store:
         store.add_user("editor", PASSWORDS["editor"], role="editor")
+    api_token = make_token(postgres_url, "agent-script")
     with servers[0] as a, servers[1] as b:
         def ask_b() -> dict:
-            status, answer = post_json(b.base_url, "/api/suggest", QUESTION)
+            status, answer = post_json(b.base_url, "/api/suggest", QUESTION, token=api_token)
             assert status == 200, answer
             return answer
 

@@ -159,11 +159,35 @@ def test_a_type_correction_is_learned_for_the_next_message(shipped_settings, tmp
     inquiry = "택배 상자가 찌그러져서 왔는데 옷은 멀쩡해요 이것도 신고해야 하나요?"
     first = suggester.suggest(inquiry)
     corrected = "P2P분쟁" if first.analysis.primary_type != "P2P분쟁" else "상품상태"
-    suggester.record_feedback(first.id, verdict="edited", final_text="수정한 답변",
-                              corrected_types=[corrected])
+    feedback_id = suggester.record_feedback(first.id, verdict="edited", final_text="수정한 답변",
+                                            corrected_types=[corrected], author="minji")
     assert suggester.store.feedback_for(first.id)[0].corrected_types == [corrected]
     again = suggester.suggest(inquiry)
     assert again.analysis.primary_type == corrected
+    # An editor undoes it: the analyzer forgets it at once, and so does a restarted one.
+    suggester.undo_correction(feedback_id, by="editor")
+    assert suggester.suggest(inquiry).analysis.primary_type == first.analysis.primary_type
+    restarted = Suggester(shipped_settings, store=suggester.store)
+    assert restarted.suggest(inquiry).analysis.primary_type == first.analysis.primary_type
+    assert restarted.analyzer.learned == 0
+
+
+def test_other_workers_follow_corrections_and_undos(shipped_settings, tmp_path, monkeypatch):
+    from suggester import service
+
+    monkeypatch.setattr(service, "CORRECTIONS_POLL_S", 0.0)
+    # Two gunicorn workers: each its own Suggester and Store on one database.
+    one = Suggester(shipped_settings, store=Store(tmp_path / "fb.sqlite3"))
+    other = Suggester(shipped_settings, store=Store(tmp_path / "fb.sqlite3"))
+    inquiry = "택배 상자가 찌그러져서 왔는데 옷은 멀쩡해요 이것도 신고해야 하나요?"
+    before = other.suggest(inquiry).analysis.primary_type
+    corrected = "P2P분쟁" if before != "P2P분쟁" else "상품상태"
+    feedback_id = one.record_feedback(one.suggest(inquiry).id, verdict="used",
+                                      corrected_types=[corrected])
+    assert other.suggest(inquiry).analysis.primary_type == corrected
+    one.undo_correction(feedback_id, by="editor")
+    assert other.suggest(inquiry).analysis.primary_type == before
+    assert other.analyzer.learned == 0
 
 
 @pytest.mark.parametrize(("inquiry", "options", "code"), [

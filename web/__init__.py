@@ -63,11 +63,12 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
 
-    from web import api, auth, console, editor, insights
+    from web import access, api, auth, console, editor, insights
 
     for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp):
         app.register_blueprint(blueprint)
     auth.init_app(app)
+    access.init_app(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
     return app

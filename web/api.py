@@ -1,4 +1,7 @@
-"""JSON API under /api: every response is JSON, errors included ({error, message, message_ko})."""
+"""JSON API under /api: every response is JSON, errors included ({error, message, message_ko}).
+
+Who may call it, and what an integration token sees, is decided in web/access.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from suggester.knowledge.articles import ARTICLE_ID
 from suggester.records.store import Store
 from suggester.search.index import read_generation
 from suggester.service import Suggester
+from web.access import caller, integration_allowed
 from web.articles import render_article
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -76,6 +80,7 @@ def json_body(fields: dict[str, type], required: tuple[str, ...]) -> dict[str, A
 
 
 @bp.post("/suggest")
+@integration_allowed
 def suggest():
     body = json_body(SUGGEST_FIELDS, ("inquiry",))
     for name, limit in (("customer_name", 50), ("order_id", 40)):
@@ -90,10 +95,11 @@ def suggest():
         body["inquiry"], audience=body.get("audience"), channel=body.get("channel") or "chat",
         customer_name=body.get("customer_name"), order_id=body.get("order_id"),
         k=5 if body.get("k") is None else body["k"], article_id=article_id)
-    return jsonify(result.to_dict())
+    return jsonify(result.to_dict(internal=caller().sees_internal))
 
 
 @bp.post("/feedback")
+@integration_allowed
 def feedback():
     body = json_body(FEEDBACK_FIELDS, ("suggestion_id", "verdict"))
     corrected = body.get("corrected_types") or []
@@ -103,11 +109,12 @@ def feedback():
                          korean="corrected_types는 문자열 목록이어야 합니다.")
     feedback_id = suggester().record_feedback(
         body["suggestion_id"], verdict=body["verdict"], final_text=body.get("final_text"),
-        corrected_types=corrected)
+        corrected_types=corrected, author=caller().author)
     return jsonify(feedback_id=feedback_id, suggestion_id=body["suggestion_id"]), 201
 
 
 @bp.get("/openapi.yaml")
+@integration_allowed
 def openapi():
     """This API's OpenAPI description (web/openapi.yaml)."""
     return current_app.response_class(OPENAPI.read_bytes(), mimetype="application/yaml")
@@ -124,6 +131,7 @@ def health():
 
 
 @bp.get("/articles/<article_id>")
+@integration_allowed
 def article(article_id: str):
     if not ARTICLE_ID.fullmatch(article_id):
         raise InputError("article ids are lowercase slugs", code="invalid_article_id",
@@ -132,4 +140,6 @@ def article(article_id: str):
     if rendered is None:
         return jsonify(error="not_found", message=f"no article {article_id!r}",
                        message_ko=f"'{article_id}' 문서를 찾을 수 없습니다."), 404
+    if not caller().sees_internal:
+        rendered["sections"] = [s for s in rendered["sections"] if not s["internal"]]
     return jsonify(rendered)

@@ -7,11 +7,21 @@ import io
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from suggester.errors import SearchIndexError
+from suggester.errors import InputError, SearchIndexError
 from suggester.records.insights import KST, NO_CITATION, Insights, Window
-from web.auth import login_required
+from web.auth import ROLE_RANK, current_user, login_required
 from web.charts import OTHER_COLOUR, PALETTE, StackedChart, stacked_bars
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
@@ -20,6 +30,7 @@ PERIODS = (7, 30, 90)
 DEFAULT_DAYS = 30
 GAPS_SHOWN = 20
 EXAMPLES_SHOWN = 4
+RECENT_CORRECTIONS = 30
 CHART_SERIES = len(PALETTE)  # the rest of the types are drawn together as 기타
 VERDICT_NAMES = {"used": "그대로 사용", "edited": "수정 후 사용", "rejected": "사용 안 함"}
 # Spreadsheets run cells starting with these as formulas; customers write the inquiries.
@@ -57,7 +68,8 @@ def _chart(window: Window, insights: Insights) -> StackedChart:
 @bp.get("/")
 @login_required()
 def index():
-    window, insights = _window(), _insights()
+    window, insights, user = _window(), _insights(), current_user()
+    author = request.args.get("author")
     gaps = insights.knowledge_gaps(window)
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
@@ -65,7 +77,28 @@ def index():
         trends=insights.trends(now=window.until), gaps=gaps[:GAPS_SHOWN], gap_total=len(gaps),
         examples_shown=EXAMPLES_SHOWN, acceptance=insights.acceptance(window),
         corrections=insights.corrections(window), titles=_titles(),
-        verdict_names=VERDICT_NAMES, no_citation=NO_CITATION)
+        verdict_names=VERDICT_NAMES, no_citation=NO_CITATION,
+        people=insights.corrections_by_person(window), author=author,
+        recent=insights.recent_corrections(window, author=author, limit=RECENT_CORRECTIONS),
+        may_undo=ROLE_RANK.get(user.role, 0) >= ROLE_RANK["editor"] if user else False)
+
+
+@bp.post("/corrections/<int:feedback_id>/undo")
+@login_required("editor")
+def undo_correction(feedback_id: int):
+    """Undo an agent's type correction: the classifier forgets it at once."""
+    user = current_user()
+    assert user is not None
+    try:
+        current_app.extensions["suggester.service"].undo_correction(feedback_id,
+                                                                    by=user.username)
+    except InputError as exc:
+        flash(exc.korean, "error")
+    else:
+        flash("유형 수정을 취소했습니다. 분류기는 이 수정을 더 이상 따르지 않습니다.", "ok")
+    days = request.form.get("days", DEFAULT_DAYS, type=int)
+    return redirect(url_for("insights.index", days=days, author=request.form.get("author") or None,
+                            _anchor="by-person"))
 
 
 # -- CSV exports: one function per table, each returning the header and the rows ---------------

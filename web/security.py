@@ -2,8 +2,8 @@
 
 CSRF: one random token per session, put in every HTML form as a hidden `csrf_token` input (or
 sent by our own scripts as the `X-CSRF-Token` header) and checked on every state-changing
-request outside /api. The JSON API is exempt: it only accepts `Content-Type: application/json`,
-which a cross-site HTML form cannot send, and the session cookie is SameSite=Lax.
+request outside /api. Under /api, web/access.py checks the header itself, and only for callers
+signed in by session cookie: an API token is no ambient credential a forged request could use.
 
 Login limiting counts failures in the database (SQLite or PostgreSQL): five failures for a
 username or an address within five minutes lock it for five minutes, in every worker and on

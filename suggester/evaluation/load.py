@@ -1,6 +1,7 @@
 """`suggester load-test`: many agents asking while an editor publishes, against a real server.
 
-N client threads post golden inquiries to `/api/suggest` for D seconds while a signed-in editor
+N client threads, each with its own agent API token, post golden inquiries to `/api/suggest`
+for D seconds while a signed-in editor
 publishes an edit of one article every few seconds through the editor's form (a fee sentence
 that alternates between two wordings). Every response is kept and checked afterwards:
 
@@ -29,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from suggester.evaluation.bench import percentile
-from suggester.evaluation.serving import EditorSession, Published, Server, post_json
+from suggester.evaluation.serving import (
+    EditorSession,
+    Published,
+    Server,
+    make_token,
+    post_json,
+)
 from suggester.knowledge.articles import discover, parse_article, read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.records.store import Store
@@ -41,6 +48,7 @@ EDITED_ARTICLE = "selling-fees"
 FEE_WORDINGS = ("상품가의 5%이고, 계산된 금액이", "상품가의 5%이며, 계산된 금액이")
 FEE_QUESTION = "판매 수수료는 몇 퍼센트예요? 정산 금액에서 얼마나 빠지나요?"
 EDITOR = "load-editor"
+UNREACHABLE_RATE_LIMIT = 10**9  # requests a minute per token during a load test
 SERVED_ACTIONS = ("publish", "restore", "archive")  # history actions that wrote the file
 
 
@@ -147,10 +155,11 @@ def golden_inquiries(split: str = "dev") -> list[str]:
 
 
 def run_load(base_url: str, *, clients: int, seconds: float, inquiries: Sequence[str],
-             editor: EditorSession | None = None, publish_every: float = 3.0,
-             article_id: str = EDITED_ARTICLE,
+             tokens: Sequence[str], editor: EditorSession | None = None,
+             publish_every: float = 3.0, article_id: str = EDITED_ARTICLE,
              edit: Callable[[str], str] = alternate_fee) -> LoadReport:
-    """Drive the server for `seconds`; return every response (checked later by `check_torn`)."""
+    """Drive the server for `seconds`, client n with `tokens[n]`; return every response
+    (checked later by `check_torn`)."""
     report = LoadReport(clients=clients, seconds=seconds, workers=0)
     began = time.monotonic()
     deadline = began + seconds
@@ -164,7 +173,8 @@ def run_load(base_url: str, *, clients: int, seconds: float, inquiries: Sequence
             started = time.monotonic()
             try:
                 status, body = post_json(base_url, "/api/suggest",
-                                         {"inquiry": inquiry, "channel": "chat"}, timeout=120)
+                                         {"inquiry": inquiry, "channel": "chat"}, timeout=120,
+                                         token=tokens[number])
                 error = ""
             except OSError as exc:
                 status, body, error = 0, None, f"{type(exc).__name__}: {exc}"
@@ -329,15 +339,19 @@ def load_test(settings: Settings, *, clients: int, seconds: float, workers: int 
         password = secrets.token_urlsafe(12)
         with Store(copy.database_path) as store:
             store.add_user(EDITOR, password, role="editor")
+        tokens = [make_token(copy.database_path, f"load-agent-{n}") for n in range(clients)]
+        # Every request is counted against its token's limit, as in production, but the
+        # limit is out of reach: the run measures serving, not refusals.
         server = Server(kb_dir=kb_dir, data_dir=data_dir, cache_dir=copy.cache_path.parent,
                         database=copy.database_path, workers=workers,
-                        log_path=work_dir / "server.log")
+                        log_path=work_dir / "server.log",
+                        environ={"SUGGESTER_API_RATE_LIMIT": str(UNREACHABLE_RATE_LIMIT)})
         log(f"starting `suggester serve --prod` with {workers} workers…")
         with server:
             editor = EditorSession(server.base_url, EDITOR, password)
             log(f"{clients} clients for {seconds:.0f} s…")
             report = run_load(server.base_url, clients=clients, seconds=seconds,
-                              inquiries=golden_inquiries(), editor=editor,
+                              inquiries=golden_inquiries(), tokens=tokens, editor=editor,
                               publish_every=publish_every)
         report.workers = workers
         report.server_errors = server.output.split("Traceback")[1:]

@@ -183,19 +183,35 @@ def request(base_url: str, method: str, path: str, body: bytes | None = None,
         connection.close()
 
 
-def post_json(base_url: str, path: str, body: dict[str, Any],
-              timeout: float = 60.0) -> tuple[int, Any]:
-    status, data = request(base_url, "POST", path, json.dumps(body).encode(),
-                           {"Content-Type": "application/json"}, timeout)
+def post_json(base_url: str, path: str, body: dict[str, Any], timeout: float = 60.0, *,
+              token: str | None = None) -> tuple[int, Any]:
+    """POST a JSON body, with an API token (`Authorization: Bearer`) when given."""
+    headers = {"Content-Type": "application/json", **_bearer(token)}
+    status, data = request(base_url, "POST", path, json.dumps(body).encode(), headers, timeout)
     return status, _json_or_text(data)
 
 
-def get_json(base_url: str, path: str, timeout: float = 60.0) -> tuple[int, Any]:
+def get_json(base_url: str, path: str, timeout: float = 60.0, *,
+             token: str | None = None) -> tuple[int, Any]:
     try:
-        status, data = request(base_url, "GET", path, timeout=timeout)
+        status, data = request(base_url, "GET", path, headers=_bearer(token), timeout=timeout)
     except OSError:
         return 0, None
     return status, _json_or_text(data)
+
+
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def make_token(database: Path | str, name: str, role: str = "agent") -> str:
+    """Make an API token in a server's database (a SQLite file or a PostgreSQL URL); return
+    its secret, for `post_json(…, token=…)`."""
+    from suggester.records.access import AccessRecords
+    from suggester.records.store import Store
+
+    with Store(database) as store:
+        return AccessRecords(store).add_token(name, role=role)[1]
 
 
 def _json_or_text(data: bytes) -> Any:

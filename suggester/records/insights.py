@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from suggester.records.database import SQLiteDatabase
-from suggester.records.store import Store, StoreError
+from suggester.records.store import LIVE_CORRECTION, Store, StoreError
 
 # Korea has no daylight saving time: a fixed offset is exact and SQLite can apply it.
 KST = timezone(timedelta(hours=9), "KST")
@@ -53,9 +53,9 @@ _ENDING_BIGRAMS = frozenset(
     "있어 없어 있을 있는 을까 할까 될까 습니 니다 합니 됩니 주세 려주 해주 알려 궁금 문의 "
     "는데 은데 인데 건가 는지 은지 인지 어떻".split())
 
-_LATEST_CORRECTION = """latest_correction AS (
+_LATEST_CORRECTION = f"""latest_correction AS (
     SELECT suggestion_id, corrected_types FROM feedback
-    WHERE id IN (SELECT MAX(id) FROM feedback WHERE corrected_types != '[]'
+    WHERE id IN (SELECT MAX(id) FROM feedback WHERE {LIVE_CORRECTION}
                  GROUP BY suggestion_id))"""
 _VERDICTS = """verdicts AS (
     SELECT suggestion_id, verdict FROM feedback
@@ -182,6 +182,29 @@ class TypeCorrections:
     @property
     def removed_rate(self) -> float:
         return self.removed / self.predicted if self.predicted else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonCorrections:
+    """One person's (or API token's) type corrections in a window."""
+
+    author: str  # a username, "token:NAME", or "" for corrections sent before authors were kept
+    corrections: int
+    undone: int
+    last: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionEntry:
+    """One type correction as an editor reviews it, with who sent it and who undid it."""
+
+    feedback_id: int
+    created_at: datetime
+    author: str
+    inquiry: str
+    predicted: list[str]
+    corrected: list[str]
+    undone_by: str | None
 
 
 class Insights:
@@ -312,6 +335,40 @@ class Insights:
             predicted = dict(db.execute(predicted_sql, window.params()).fetchall())
             corrected = db.execute(corrected_sql, window.params()).fetchall()
         return _tally_corrections(predicted, corrected)
+
+
+    def corrections_by_person(self, window: Window) -> list[PersonCorrections]:
+        """Count each person's type corrections in the window (undone ones too), most first."""
+        sql = """SELECT COALESCE(author, ''), COUNT(*), COUNT(undone_at), MAX(created_at)
+            FROM feedback WHERE corrected_types != '[]'
+            AND created_at >= :since AND created_at < :until
+            GROUP BY COALESCE(author, '') ORDER BY COUNT(*) DESC, MAX(created_at) DESC"""
+        with self._read() as db:
+            rows = db.execute(sql, window.params()).fetchall()
+        return [PersonCorrections(author=author, corrections=n, undone=undone,
+                                  last=_aware(datetime.fromisoformat(last)))
+                for author, n, undone, last in rows]
+
+    def recent_corrections(self, window: Window, *, author: str | None = None,
+                           limit: int = 50) -> list[CorrectionEntry]:
+        """The newest type corrections in the window, of one `author` when given."""
+        sql = self._sql("""SELECT f.id, f.created_at, COALESCE(f.author, ''), s.inquiry_masked,
+                   {analysis_types}, f.corrected_types, f.undone_by
+            FROM feedback f JOIN suggestions s ON s.id = f.suggestion_id
+            WHERE f.corrected_types != '[]' AND f.created_at >= :since AND f.created_at < :until
+            """ + ("AND COALESCE(f.author, '') = :author " if author is not None else "")
+                        + "ORDER BY f.id DESC LIMIT :limit")
+        params = {**window.params(), "limit": limit}
+        if author is not None:
+            params["author"] = author
+        with self._read() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [CorrectionEntry(
+            feedback_id=id_, created_at=_aware(datetime.fromisoformat(created_at)),
+            author=who, inquiry=inquiry,
+            predicted=[t.get("category", "") for t in json.loads(predicted or "[]")],
+            corrected=json.loads(corrected), undone_by=undone_by)
+            for id_, created_at, who, inquiry, predicted, corrected, undone_by in rows]
 
 
 def _tally_corrections(predicted: dict[str, int],

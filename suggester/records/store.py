@@ -95,6 +95,17 @@ class Feedback:
     final_text: str | None
     corrected_types: list[str]
     created_at: datetime
+    author: str | None = None  # a username, or "token:NAME"; None before authors were kept
+    undone_by: str | None = None  # the editor who undid this correction
+    undone_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionMark:
+    """How far a process has followed the corrections: the newest feedback id and undo time."""
+
+    feedback_id: int = 0
+    undone_at: str = ""
 
 
 class Correction(NamedTuple):
@@ -192,13 +203,42 @@ _MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
             key TEXT PRIMARY KEY,
             locked_until {timestamp} NOT NULL)""",
     ),
+    (
+        # API access (suggester.records.access): tokens stored as SHA-256 of the secret, a
+        # name reusable once its token is revoked; requests per user or token per minute for
+        # the rate limit; and who sent each feedback row and who undid a correction.
+        """CREATE TABLE api_tokens (
+            id {id},
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('agent', 'integration')),
+            created_at {timestamp} NOT NULL,
+            expires_at {timestamp},
+            revoked_at {timestamp},
+            last_used_at {timestamp})""",
+        "CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (name) WHERE revoked_at IS NULL",
+        """CREATE TABLE api_requests (
+            key TEXT NOT NULL,
+            window_start {timestamp} NOT NULL,
+            requests INTEGER NOT NULL,
+            PRIMARY KEY (key, window_start))""",
+        "ALTER TABLE feedback ADD COLUMN author TEXT",
+        "ALTER TABLE feedback ADD COLUMN undone_by TEXT",
+        "ALTER TABLE feedback ADD COLUMN undone_at {timestamp}",
+        # Every worker asks for the latest undo every few seconds (CorrectionMark).
+        "CREATE INDEX feedback_by_undone_at ON feedback (undone_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+# A feedback row that teaches the classifier: it corrected the types and nobody undid it.
+LIVE_CORRECTION = "corrected_types != '[]' AND undone_at IS NULL"
 
 # Columns are named, never `SELECT *`, so a later migration that adds one breaks nothing.
 _SUGGESTION_COLUMNS = ("id, created_at, inquiry_masked, channel, audience, analysis_json, "
                        "passages_json, grounded, draft_text, timings_json, drafter_json")
-_FEEDBACK_COLUMNS = "id, suggestion_id, verdict, final_text, corrected_types, created_at"
+_FEEDBACK_COLUMNS = ("id, suggestion_id, verdict, final_text, corrected_types, created_at, "
+                     "author, undone_by, undone_at")
 _USER_COLUMNS = "username, role, created_at"
 _HISTORY_COLUMNS = "id, article_id, version, author, created_at, action, source"
 
@@ -313,11 +353,13 @@ class Store:
         verdict: str,
         final_text: str | None = None,
         corrected_types: Sequence[str] = (),
+        author: str | None = None,
     ) -> int:
         """Record an agent's verdict on a suggestion; return the feedback id.
 
         `edited` needs the `final_text` the agent sent; `corrected_types` are the inquiry
-        types the agent says were right, for the classifier to learn from.
+        types the agent says were right, for the classifier to learn from; `author` is who
+        sent it (a username, or "token:NAME").
         """
         if verdict not in VERDICTS:
             raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
@@ -335,8 +377,8 @@ class Store:
                 raise UnknownSuggestion(suggestion_id)
             return _new_id(db.execute(
                 "INSERT INTO feedback (suggestion_id, verdict, final_text, corrected_types, "
-                "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (suggestion_id, verdict, masked, _dumps(types), _now()),
+                "created_at, author) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (suggestion_id, verdict, masked, _dumps(types), _now(), author),
             ))
 
     def feedback_for(self, suggestion_id: str) -> list[Feedback]:
@@ -347,20 +389,60 @@ class Store:
                 (suggestion_id,)).fetchall()
         return [_feedback(row) for row in rows]
 
-    def corrections(self) -> list[Correction]:
+    def corrections(self, *, inquiry: str | None = None) -> list[Correction]:
         """Return each corrected inquiry with its right types, oldest first.
 
         When a suggestion was corrected more than once the latest correction wins, so one
-        inquiry never teaches the classifier two answers.
+        inquiry never teaches the classifier two answers; an undone correction teaches
+        nothing (the one before it, if any, wins again). `inquiry` keeps only the
+        corrections of that masked inquiry text.
         """
+        sql = f"""SELECT s.inquiry_masked, f.corrected_types FROM feedback f
+                  JOIN suggestions s ON s.id = f.suggestion_id
+                  WHERE f.id IN (SELECT MAX(id) FROM feedback WHERE {LIVE_CORRECTION}
+                                 GROUP BY suggestion_id)"""
+        params: tuple[str, ...] = ()
+        if inquiry is not None:
+            sql, params = sql + " AND s.inquiry_masked = ?", (inquiry,)
+        with self._db.read() as db:
+            rows = db.execute(sql + " ORDER BY f.id", params).fetchall()
+        return [Correction(text, json.loads(types)) for text, types in rows]
+
+    def correction_mark(self) -> CorrectionMark:
+        """Where the corrections stand now (two index lookups: cheap enough to poll)."""
+        with self._db.read() as db:
+            newest, undone = db.execute("SELECT MAX(id), MAX(undone_at) FROM feedback"
+                                        ).fetchone()
+        return CorrectionMark(feedback_id=newest or 0, undone_at=undone or "")
+
+    def inquiries_corrected_since(self, mark: CorrectionMark) -> list[str]:
+        """The masked inquiries whose corrections were added or undone after `mark`."""
         with self._db.read() as db:
             rows = db.execute(
-                """SELECT s.inquiry_masked, f.corrected_types FROM feedback f
+                """SELECT DISTINCT s.inquiry_masked FROM feedback f
                    JOIN suggestions s ON s.id = f.suggestion_id
-                   WHERE f.id IN (SELECT MAX(id) FROM feedback
-                                  WHERE corrected_types != '[]' GROUP BY suggestion_id)
-                   ORDER BY f.id""").fetchall()
-        return [Correction(inquiry, json.loads(types)) for inquiry, types in rows]
+                   WHERE (f.id > ? AND f.corrected_types != '[]') OR f.undone_at > ?""",
+                (mark.feedback_id, mark.undone_at)).fetchall()
+        return [row[0] for row in rows]
+
+    def undo_correction(self, feedback_id: int, *, by: str) -> Feedback:
+        """Mark a type correction undone by editor `by`; return it as it was before.
+
+        Undoing twice changes nothing the second time. Raises `InputError` when the feedback
+        does not exist or corrected no type.
+        """
+        with self._write() as db:
+            row = db.execute(f"SELECT {_FEEDBACK_COLUMNS} FROM feedback WHERE id = ?",
+                             (feedback_id,)).fetchone()
+            if row is None or json.loads(row[4]) == []:
+                raise InputError(f"feedback {feedback_id} is no type correction — pick one "
+                                 "from the insights page's list of corrections",
+                                 code="not_a_correction",
+                                 korean="유형 수정 기록이 아닙니다. 인사이트 화면의 수정 "
+                                        "목록에서 골라 주세요.")
+            db.execute("UPDATE feedback SET undone_by = ?, undone_at = ? "
+                       "WHERE id = ? AND undone_at IS NULL", (by, _now(), feedback_id))
+        return _feedback(row)
 
     # -- users -----------------------------------------------------------------------------
 
@@ -526,6 +608,11 @@ class Store:
         """A connection for read-only queries written with `?` or `:name` placeholders."""
         return self._db.read()
 
+    def write_transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction (committed on exit, rolled back on an error) for the
+        other modules of `suggester.records`."""
+        return self._db.write()
+
     @property
     def sql_functions(self) -> dict[str, str]:
         """This database's spelling of the JSON and date expressions `Insights` uses."""
@@ -654,10 +741,12 @@ def _suggestion(row: tuple) -> SuggestionRecord:
 
 
 def _feedback(row: tuple) -> Feedback:
-    id_, suggestion_id, verdict, final_text, types, created_at = row
+    id_, suggestion_id, verdict, final_text, types, created_at, author, undone_by, undone_at = row
     return Feedback(id=id_, suggestion_id=suggestion_id, verdict=verdict, final_text=final_text,
                     corrected_types=json.loads(types),
-                    created_at=datetime.fromisoformat(created_at))
+                    created_at=datetime.fromisoformat(created_at), author=author,
+                    undone_by=undone_by,
+                    undone_at=None if undone_at is None else datetime.fromisoformat(undone_at))
 
 
 def _user(row: tuple) -> User:

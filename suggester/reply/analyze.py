@@ -410,6 +410,15 @@ class _Memory:
         return _Memory(self.keys + (key,), self.categories + (categories,),
                        self.tokens + (tokens,), vectors)
 
+    def without(self, key: str) -> _Memory:
+        if key not in self.keys:
+            return self
+        index = self.keys.index(key)
+        keep = [i for i in range(len(self.keys)) if i != index]
+        return _Memory(tuple(self.keys[i] for i in keep),
+                       tuple(self.categories[i] for i in keep),
+                       tuple(self.tokens[i] for i in keep), self.vectors[keep])
+
 
 def _replace(items: tuple[Any, ...], index: int, item: Any) -> tuple[Any, ...]:
     return items[:index] + (item,) + items[index + 1:]
@@ -524,6 +533,11 @@ class Analyzer:
         tokens = frozenset(self.tokenizer(text))
         with self._lock:
             self._memory = self._memory.add(_key(text), cats, tokens, vector)
+
+    def forget(self, text: str) -> None:
+        """Drop what a correction of this inquiry taught (an editor undid it)."""
+        with self._lock:
+            self._memory = self._memory.without(_key(text))
 
     def analyze(self, text: str, *, audience: str | None = None,
                 query_vector: np.ndarray | None = None,

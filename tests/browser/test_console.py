@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from browser.browser_support import LiveServer, log_in, screenshot
+from browser.browser_support import AGENT, LiveServer, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +73,7 @@ def test_agent_gets_corrects_copies_and_records(page, live_server: LiveServer):
     page.wait_for_selector("#verdict-status:has-text('수정 후 사용')")
     last = live_server.store.feedback_for(suggestion_id)[-1]
     assert last.verdict == "edited" and last.final_text == edited
+    assert last.author == AGENT[0]  # the console's session signs what it sends
     assert any("주문취소" in c.corrected_types for c in live_server.store.corrections())
     screenshot(page, "console-result")
 
@@ -150,3 +151,13 @@ def test_copy_falls_back_when_the_clipboard_api_is_missing(page, live_server: Li
     reader = page.context.new_page()
     reader.goto("/")
     assert reader.evaluate("navigator.clipboard.readText()") == page.input_value("#draft-text")
+
+
+def test_a_visitor_who_is_not_signed_in_gets_nothing_from_the_api(page, live_server):
+    for path in ("/api/suggest", "/api/feedback"):
+        response = page.request.post(f"{live_server.url}{path}", data={"inquiry": OFF_PLATFORM})
+        assert response.status == 401 and response.json()["message_ko"]
+    assert page.request.get(f"{live_server.url}/api/articles/off-platform-payment").status == 401
+    assert page.request.get(f"{live_server.url}/api/health").status == 200
+    page.goto("/")
+    assert page.url.startswith(f"{live_server.url}/login")

@@ -56,3 +56,29 @@ def test_insights_page_draws_its_chart_and_tables(page, live_server: LiveServer)
     screenshot(page, "insights")
     download = page.locator("#acceptance a.csv")
     assert download.get_attribute("href").startswith("/insights/export/acceptance.csv")
+
+
+def test_an_editor_undoes_a_correction_and_the_classifier_forgets_it(page,
+                                                                     live_server: LiveServer):
+    service = live_server.app.extensions["suggester.service"]
+    inquiry = "택배 상자가 찌그러져서 왔는데 옷은 멀쩡해요 이것도 신고해야 하나요?"
+    first = service.suggest(inquiry)
+    before = first.analysis.primary_type
+    corrected = "P2P분쟁" if before != "P2P분쟁" else "상품상태"
+    service.record_feedback(first.id, verdict="used", corrected_types=[corrected],
+                            author="agent-browser")
+    assert service.suggest(inquiry, log=False).analysis.primary_type == corrected
+
+    log_in(page, live_server, role="editor")
+    page.goto("/insights/")
+    page.click("#by-person table.people a:has-text('agent-browser')")
+    page.wait_for_selector("#by-person h3:has-text('agent-browser의 최근 수정')")
+    row = page.locator("#by-person table.recent-corrections tbody tr", has_text=inquiry)
+    assert corrected in row.inner_text()
+    row.locator("button:has-text('수정 취소')").click()
+    page.wait_for_selector("#by-person .notice-ok:has-text('유형 수정을 취소했습니다')")
+    row = page.locator("#by-person table.recent-corrections tbody tr", has_text=inquiry)
+    assert "editor-browser 님이 취소함" in row.inner_text()
+    assert row.locator("button").count() == 0
+    screenshot(page, "insights-corrections-by-person")
+    assert service.suggest(inquiry, log=False).analysis.primary_type == before

@@ -63,6 +63,38 @@ def test_a_correction_decides_an_inquirys_type(store, insights):
     assert daily.total("주문취소") == 1 and daily.total("배송") == 0
 
 
+def test_an_undone_correction_no_longer_decides_the_type(store, insights):
+    suggestion = log_at(store, days_ago(1), types=("배송",))
+    wrong = store.record_feedback(suggestion, verdict="used", corrected_types=["주문취소"])
+    store.undo_correction(wrong, by="editor")
+    daily = insights.daily_types(Window.last_days(7, now=NOW))
+    assert daily.total("배송") == 1 and daily.total("주문취소") == 0
+    assert insights.summary(Window.last_days(7, now=NOW)).corrected == 0
+
+
+def test_corrections_are_counted_and_listed_by_person(store, insights):
+    first = log_at(store, datetime.now(UTC), inquiry="배송 언제 와요?", types=("배송",))
+    second = log_at(store, datetime.now(UTC), inquiry="취소할래요", types=("배송",))
+    store.record_feedback(first, verdict="used", corrected_types=["주문취소"], author="minji")
+    undone = store.record_feedback(second, verdict="used", corrected_types=["주문취소"],
+                                   author="minji")
+    store.record_feedback(second, verdict="used", corrected_types=["교환"],
+                          author="token:helpdesk")
+    store.record_feedback(first, verdict="used", author="bora")  # no correction
+    store.undo_correction(undone, by="editor")
+    window = Window.last_days(7)  # feedback is stamped with the real time
+    people = insights.corrections_by_person(window)
+    assert [(p.author, p.corrections, p.undone) for p in people] == \
+        [("minji", 2, 1), ("token:helpdesk", 1, 0)]
+    recent = insights.recent_corrections(window)
+    assert [(c.author, c.inquiry, c.predicted, c.corrected, c.undone_by) for c in recent] == [
+        ("token:helpdesk", "취소할래요", ["배송"], ["교환"], None),
+        ("minji", "취소할래요", ["배송"], ["주문취소"], "editor"),
+        ("minji", "배송 언제 와요?", ["배송"], ["주문취소"], None)]
+    assert [c.author for c in insights.recent_corrections(window, author="token:helpdesk")] == \
+        ["token:helpdesk"]
+
+
 # -- rising types -------------------------------------------------------------------------------
 
 def test_a_type_rises_when_this_week_doubles_its_weekly_average(store, insights):

@@ -165,6 +165,19 @@ def test_the_latest_correction_of_an_inquiry_wins(new_analyzer):
     assert analyzer.analyze("세탁 서비스 같은 거 있나요?").primary_type == "기능제안"
 
 
+def test_a_forgotten_correction_decides_nothing(analyze, new_analyzer):
+    analyzer = new_analyzer()
+    asked = "안 입는 옷 기부도 받아주나요?"
+    before = analyze(asked, using=analyzer).primary_type
+    analyzer.learn(asked, ["기능제안"])
+    analyzer.learn("세탁 서비스 같은 거 있나요?", ["이용방법"])
+    analyzer.forget("안 입는  옷 기부도 받아주나요?")  # spacing does not matter, as in learn
+    assert analyzer.learned == 1
+    assert analyze(asked, using=analyzer).primary_type == before != "기능제안"
+    analyzer.forget("never learned")  # nothing to forget: no error
+    assert analyzer.learned == 1
+
+
 def test_agent_given_audience_wins_over_inference(analyze):
     text = "구매자가 반품한 옷이 도착했는데 언제까지 검수해야 돼요?"
     assert analyze(text).audience == "seller"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-def test_suggest_returns_the_whole_suggestion(client):
-    response = client.post("/api/suggest", json={"inquiry": "정산 언제 들어와요?",
+def test_suggest_returns_the_whole_suggestion(api_client):
+    response = api_client.post("/api/suggest", json={"inquiry": "정산 언제 들어와요?",
                                                  "channel": "chat", "customer_name": "이하늘"})
     assert response.status_code == 200
     body = response.get_json()
@@ -19,13 +19,13 @@ def test_suggest_returns_the_whole_suggestion(client):
     assert body["timings_ms"]["total_ms"] > 0
 
 
-def test_the_agent_can_draft_from_an_alternative_article(client):
+def test_the_agent_can_draft_from_an_alternative_article(api_client):
     inquiry = {"inquiry": "카드 말고 무통장입금도 되나요?", "audience": "buyer"}
-    first = client.post("/api/suggest", json=inquiry).get_json()
+    first = api_client.post("/api/suggest", json=inquiry).get_json()
     assert first["chosen_by_agent"] is False and len(first["alternatives"]) == 3
     chosen = first["alternatives"][0]["article_id"]
     assert chosen != first["draft"]["citations"][0]["article_id"]
-    second = client.post("/api/suggest", json={**inquiry, "article_id": chosen}).get_json()
+    second = api_client.post("/api/suggest", json={**inquiry, "article_id": chosen}).get_json()
     assert second["chosen_by_agent"] is True and second["draft"]["grounded"] is True
     assert second["draft"]["citations"][0]["article_id"] == chosen
     assert second["draft"]["citations"][0]["section"].startswith("응대 예시")
@@ -34,9 +34,9 @@ def test_the_agent_can_draft_from_an_alternative_article(client):
     assert first_article in [a["article_id"] for a in second["alternatives"]]
 
 
-def test_feedback_round_trip(client, app):
-    suggestion = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
-    response = client.post("/api/feedback", json={
+def test_feedback_round_trip(api_client, app):
+    suggestion = api_client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
+    response = api_client.post("/api/feedback", json={
         "suggestion_id": suggestion["suggestion_id"], "verdict": "edited",
         "final_text": "고친 답변", "corrected_types": ["반품·환불"]})
     assert response.status_code == 201
@@ -64,8 +64,8 @@ def test_feedback_round_trip(client, app):
      "unsupported_media_type"),
     ({"data": "x" * 70_000, "content_type": "application/json"}, 413, "request_entity_too_large"),
 ])
-def test_bad_requests_get_one_json_error_shape(client, kwargs, status, code):
-    response = client.post("/api/suggest", **kwargs)
+def test_bad_requests_get_one_json_error_shape(api_client, kwargs, status, code):
+    response = api_client.post("/api/suggest", **kwargs)
     assert response.status_code == status
     body = response.get_json()
     assert body["error"] == code
@@ -78,14 +78,14 @@ def test_bad_requests_get_one_json_error_shape(client, kwargs, status, code):
     ({"suggestion_id": "nope", "verdict": "used", "corrected_types": [1]}, 400,
      "invalid_corrected_types"),
 ])
-def test_bad_feedback_is_refused(client, body, status, code):
-    response = client.post("/api/feedback", json=body)
+def test_bad_feedback_is_refused(api_client, body, status, code):
+    response = api_client.post("/api/feedback", json=body)
     assert response.status_code == status and response.get_json()["error"] == code
 
 
-def test_feedback_verdict_must_be_known(client):
-    suggestion = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
-    response = client.post("/api/feedback", json={"suggestion_id": suggestion["suggestion_id"],
+def test_feedback_verdict_must_be_known(api_client):
+    suggestion = api_client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).get_json()
+    response = api_client.post("/api/feedback", json={"suggestion_id": suggestion["suggestion_id"],
                                                   "verdict": "maybe"})
     assert response.status_code == 400 and "verdict" in response.get_json()["message"]
 
@@ -95,8 +95,8 @@ def test_health_reports_the_index(client):
     assert body["status"] == "ok" and body["index_generation"] >= 1
 
 
-def test_article_endpoint_marks_internal_sections(client):
-    body = client.get("/api/articles/off-platform-payment").get_json()
+def test_article_endpoint_marks_internal_sections(api_client):
+    body = api_client.get("/api/articles/off-platform-payment").get_json()
     internal = {s["title"] for s in body["sections"] if s["internal"]}
     assert internal >= {"에스컬레이션"}
     assert not any(s["internal"] for s in body["sections"] if s["title"] == "응대 예시")
@@ -106,33 +106,33 @@ def test_article_endpoint_marks_internal_sections(client):
 @pytest.mark.parametrize(("path", "status"), [("/api/articles/no-such-article", 404),
                                               ("/api/articles/Bad_Id", 400),
                                               ("/api/nowhere", 404)])
-def test_unknown_things_are_json_errors(client, path, status):
-    response = client.get(path)
+def test_unknown_things_are_json_errors(api_client, path, status):
+    response = api_client.get(path)
     assert response.status_code == status and response.is_json
 
 
-def test_wrong_method_is_a_json_error(client):
-    response = client.get("/api/suggest")
+def test_wrong_method_is_a_json_error(api_client):
+    response = api_client.get("/api/suggest")
     assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/login"])
-def test_every_response_carries_a_strict_content_security_policy(client, path):
-    policy = client.get(path).headers["Content-Security-Policy"]
+def test_every_response_carries_a_strict_content_security_policy(api_client, path):
+    policy = api_client.get(path).headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
 
 
-def test_an_unusable_database_is_a_503_that_names_it(app, client):
+def test_an_unusable_database_is_a_503_that_names_it(app, api_client):
     store = app.extensions["suggester.store"]
     store.close()  # as good as a database server that went away
-    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"})
+    response = api_client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"})
     assert response.status_code == 503
     body = response.get_json()
     assert body["error"] == "database_unavailable" and body["message_ko"]
 
 
-# -- found by fuzzing (tests/web/test_fuzz_api.py, tests/knowledge/test_fuzz_articles.py) --------------------
+# -- found by fuzzing (tests/web/test_fuzz_api.py, tests/knowledge/test_fuzz_articles.py) ------
 
 
 @pytest.mark.parametrize(("path", "body", "code"), [
@@ -142,22 +142,22 @@ def test_an_unusable_database_is_a_503_that_names_it(app, client):
     ("/api/feedback", b'{"suggestion_id": "x", "verdict": "used", "corrected_types": ["\\ud800"]}',
      "invalid_corrected_types"),
 ])
-def test_lone_surrogates_in_json_text_are_refused(client, path, body, code):
-    response = client.post(path, data=body, content_type="application/json")
+def test_lone_surrogates_in_json_text_are_refused(api_client, path, body, code):
+    response = api_client.post(path, data=body, content_type="application/json")
     assert response.status_code == 400 and response.get_json()["error"] == code
 
 
-def test_json_nested_deeper_than_the_decoder_goes_is_malformed(client):
-    response = client.post("/api/suggest", data="[" * 5000 + "]" * 5000,
+def test_json_nested_deeper_than_the_decoder_goes_is_malformed(api_client):
+    response = api_client.post("/api/suggest", data="[" * 5000 + "]" * 5000,
                            content_type="application/json")
     assert response.status_code == 400 and response.get_json()["error"] == "malformed_json"
 
 
-def test_k_zero_is_refused_not_replaced_by_the_default(client):
-    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요", "k": 0})
+def test_k_zero_is_refused_not_replaced_by_the_default(api_client):
+    response = api_client.post("/api/suggest", json={"inquiry": "환불 언제 돼요", "k": 0})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_k"
 
 
-def test_article_id_longer_than_a_file_name_is_not_found(client):
-    response = client.get("/api/articles/" + "a" * 300)
+def test_article_id_longer_than_a_file_name_is_not_found(api_client):
+    response = api_client.get("/api/articles/" + "a" * 300)
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"

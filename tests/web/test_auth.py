@@ -13,7 +13,7 @@ from suggester.records.store import Store
 from web.auth import bootstrap_admin, login_required
 from web.security import LoginLimiter
 
-from conftest import PASSWORDS, add_users, form_token, sign_in
+from conftest import PASSWORDS, add_users, console_csrf, form_token, sign_in
 
 
 @pytest.fixture
@@ -91,9 +91,12 @@ def test_editor_form_posts_need_the_csrf_token_too(users, client):
     assert response.status_code == 400
 
 
-def test_json_api_needs_no_csrf_token(users, client):
-    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"})
+def test_json_api_takes_a_session_with_its_csrf_header(users, client):
+    sign_in(client, "agent")
+    response = client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"},
+                           headers={"X-CSRF-Token": console_csrf(client)})
     assert response.status_code == 200
+    assert client.post("/api/suggest", json={"inquiry": "환불 언제 돼요"}).status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/editor/", "/editor/refund-timing/edit",

@@ -18,7 +18,7 @@ from suggester.knowledge.articles import read_article
 from suggester.search.index import Indexer
 from web import create_app
 
-from conftest import SHIPPED_KB, add_users, form_token, make_settings, sign_in
+from conftest import SHIPPED_KB, add_users, console_csrf, form_token, make_settings, sign_in
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -67,7 +67,9 @@ def save(client, article_id: str, source: str, action: str = "publish", **extra)
 
 
 def suggest(client, inquiry: str) -> dict:
-    response = client.post("/api/suggest", json={"inquiry": inquiry})
+    """Ask as the console does: the signed-in session, with its CSRF token in a header."""
+    response = client.post("/api/suggest", json={"inquiry": inquiry},
+                           headers={"X-CSRF-Token": console_csrf(client)})
     assert response.status_code == 200
     return response.get_json()
 
@@ -277,7 +279,7 @@ def test_a_long_korean_article_fits_in_the_form(editor, editor_app):
     assert long_text.strip() in pending[-1].source
 
 
-# -- found by fuzzing (tests/knowledge/test_fuzz_articles.py) ---------------------------------------------
+# -- found by fuzzing (tests/knowledge/test_fuzz_articles.py) ------------------------------------
 
 
 @pytest.mark.parametrize("body", [b'{"source": "---\\nid: x\\n---\\n\\ud800"}',

@@ -65,7 +65,7 @@
 
   function jsonHeaders() {
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    // Sent when the page carries a CSRF token (web/security.py), whether or not /api checks it.
+    // A signed-in session's writes to /api need the page's CSRF token (web/access.py): 403 without.
     const token = document.querySelector('meta[name="csrf-token"]');
     if (token) headers["X-CSRF-Token"] = token.getAttribute("content");
     return headers;
