@@ -24,7 +24,8 @@ RANKS = {
     "suggester.cli": 5, "suggester.evaluation": 5,
 }
 # Stages of one rank that must not import each other.
-SIBLINGS_APART = {("suggester.search", "suggester.records"), ("suggester.records", "suggester.search")}
+SIBLINGS_APART = {("suggester.search", "suggester.records"),
+                  ("suggester.records", "suggester.search")}
 
 
 def _module_name(path: Path) -> str:

@@ -21,9 +21,10 @@ Never masked, because agents need them to help the customer:
 * Amounts (30,000원), dates (2026-11-23), times (14:30), counts (3영업일), company
   numbers (1588-1234): no detector matches them.
 
-The detectors are regular expressions tuned on realistic chat sentences (tests/records/test_privacy.py);
-they over-mask rather than under-mask where the two conflict. `PersonalData.value` holds the
-original text: use it to decide, never to store or log.
+The detectors are regular expressions tuned on realistic chat sentences
+(tests/records/test_privacy.py); they over-mask rather than under-mask where the two
+conflict. `PersonalData.value` holds the original text: use it to decide, never to store or
+log.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_missing_file_is_an_article_error(tmp_path):
         read_article(tmp_path / "nope.md")
 
 
-# -- found by fuzzing (tests/knowledge/test_fuzz_articles.py) ---------------------------------------------
+# -- found by fuzzing (tests/knowledge/test_fuzz_articles.py) --------------------------------------
 
 BILLION_LAUGHS = "\n".join(["---", "id: x", "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
                             *(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]"
