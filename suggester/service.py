@@ -8,6 +8,7 @@ dense retrieval and the analyzer's learned corrections.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
+from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import Store
 from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
@@ -30,8 +32,10 @@ from suggester.search.retrieve import Filters, Passage, RetrievalResult, Retriev
 from suggester.settings import Settings
 
 if TYPE_CHECKING:
+    from suggester.records.incidents import Incident
     from suggester.reply.llm import LLMDrafter
 
+log = logging.getLogger(__name__)
 # Situations where we owe the customer an apology whatever their tone.
 COMPANY_FAULT_FLAGS = frozenset({"outage"})
 COMPANY_FAULT_TYPES = frozenset({"장애·긴급"})
@@ -50,6 +54,7 @@ class Suggestion:
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: int = 0
     chosen_by_agent: bool = False  # the agent picked the article the draft follows
+    incident: dict[str, Any] | None = None  # the incident the inquiry reports, if any
 
     @property
     def passages(self) -> list[Passage]:
@@ -76,6 +81,7 @@ class Suggestion:
                               "score": round(p.score, 6)}
                              for p in self.retrieval.alternatives()],
             "chosen_by_agent": self.chosen_by_agent,
+            "incident": self.incident,
             "index_generation": self.generation,
             "warnings": list(self.retrieval.warnings),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -121,6 +127,8 @@ class Suggester:
         self._chunks: dict[str, Chunk] = {}
         self._internal_text: ForbiddenText | None = None
         self._sentence_cache: dict[str, Any] = {}  # the composer's, by chunk content hash
+        # Incidents raised from the inquiries (suggester/operations); they need the database.
+        self.incidents = IncidentDesk(settings, store) if store is not None else None
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
                 self._remember_together([p.get("article_id", "") for p in record.passages])
@@ -217,6 +225,11 @@ class Suggester:
                 internal=self._internal_text, on_token=on_token,
                 known=[v for v in (customer_name, order_id) if v])
             timings["llm_ms"] = _since(mark)
+        incident = self._incident_of(inquiry, analysis)
+        if incident is not None:
+            draft = self.incidents.draft(  # type: ignore[union-attr]
+                incident, snapshot.chunks.values(), channel=channel,
+                values=Known(customer_name=customer_name, order_id=order_id).values()) or draft
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
@@ -229,6 +242,8 @@ class Suggester:
                 grounded=draft.grounded, draft_text=draft.text, timings=timings,
                 drafter={"source": draft.source,
                          "llm": draft.llm.to_dict() if draft.llm else None})
+            self._observe_incident(suggestion)
+        suggestion.incident = incident.to_dict() if incident is not None else None
         self._remember_together([c.article_id for c in draft.citations])
         return suggestion
 
@@ -280,6 +295,26 @@ class Suggester:
             record = self.store.get_suggestion(suggestion_id)
             self.analyzer.learn(record.inquiry_masked, list(corrected_types))
         return feedback_id
+
+    # -- incidents (suggester/operations/incidents.py) ------------------------------------------
+
+    def _incident_of(self, inquiry: str, analysis: Analysis) -> Incident | None:
+        """The incident this inquiry reports; a database fault must not cost the suggestion."""
+        if self.incidents is None:
+            return None
+        try:
+            return self.incidents.matching(inquiry, analysis)
+        except Exception:
+            log.exception("incidents: could not look up the current incidents")
+            return None
+
+    def _observe_incident(self, suggestion: Suggestion) -> None:
+        if self.incidents is None:
+            return
+        try:
+            self.incidents.observe(suggestion.id, suggestion.inquiry, suggestion.analysis)
+        except Exception:
+            log.exception("incidents: could not count suggestion %s", suggestion.id)
 
     def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day

@@ -64,6 +64,21 @@ SETTINGS: tuple[Setting, ...] = (
             help="API key for the LLM endpoint, if it needs one."),
     Setting(name="llm_timeout", default=8.0, kind=float,
             help="Seconds one LLM call may take before the composer's draft is used instead."),
+    Setting(name="incident_threshold", default=6, kind=int,
+            help="Outage-like inquiries (flag outage or type 장애·긴급) of one symptom within "
+                 "the window that open an incident."),
+    Setting(name="incident_window_minutes", default=15, kind=int,
+            help="Minutes over which outage-like inquiries are counted towards an incident."),
+    Setting(name="incident_fixed_hours", default=6.0, kind=float,
+            help="Hours after an incident is closed during which matching inquiries get the "
+                 "'fixed' draft cited to its resolution note."),
+    Setting(name="incident_webhook_url", default="",
+            help="Slack-compatible webhook URL told when an incident opens, grows tenfold and "
+                 "closes; empty sends nothing."),
+    Setting(name="incident_webhook_timeout", default=5.0, kind=float,
+            help="Seconds one webhook POST may take before it is retried."),
+    Setting(name="incident_webhook_retries", default=3, kind=int,
+            help="Further attempts after a failed webhook POST (waiting 1, 2, 4 … s between)."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -88,6 +103,12 @@ class Settings:
     llm_model: str
     llm_api_key: str
     llm_timeout: float
+    incident_threshold: int
+    incident_window_minutes: int
+    incident_fixed_hours: float
+    incident_webhook_url: str
+    incident_webhook_timeout: float
+    incident_webhook_retries: int
 
     @property
     def llm_configured(self) -> bool:
@@ -174,6 +195,18 @@ def _check(settings: Settings) -> None:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
     if not settings.llm_timeout > 0:
         raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
+    if settings.incident_threshold < 2 or settings.incident_window_minutes < 1:
+        raise SettingsError("SUGGESTER_INCIDENT_THRESHOLD must be at least 2 and "
+                            "SUGGESTER_INCIDENT_WINDOW_MINUTES at least 1: one inquiry is no "
+                            "outage")
+    if settings.incident_fixed_hours < 0 or not settings.incident_webhook_timeout > 0 \
+            or settings.incident_webhook_retries < 0:
+        raise SettingsError("SUGGESTER_INCIDENT_FIXED_HOURS and _WEBHOOK_RETRIES must not be "
+                            "negative, SUGGESTER_INCIDENT_WEBHOOK_TIMEOUT must be above 0")
+    if settings.incident_webhook_url and not settings.incident_webhook_url.startswith(
+            ("http://", "https://")):
+        raise SettingsError("SUGGESTER_INCIDENT_WEBHOOK_URL must start with http:// or "
+                            "https:// (leave it empty to send no notifications)")
     if settings.llm_configured and not settings.llm_model.strip():
         raise SettingsError("SUGGESTER_LLM_MODEL is required when SUGGESTER_LLM_BASE_URL is set "
                             "— name the model the endpoint serves")

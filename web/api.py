@@ -133,3 +133,9 @@ def article(article_id: str):
         return jsonify(error="not_found", message=f"no article {article_id!r}",
                        message_ko=f"'{article_id}' 문서를 찾을 수 없습니다."), 404
     return jsonify(rendered)
+
+
+# Incidents live in their own module, under this blueprint so its guards cover them.
+from web import incidents  # noqa: E402
+
+bp.register_blueprint(incidents.bp)

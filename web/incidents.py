@@ -1,0 +1,69 @@
+"""Incidents over the API: what the console's banner polls, the timeline, and closing one.
+
+The routes hang under the `api` blueprint (`/api/incidents…`), so whatever guards /api guards
+them too; closing also needs the editor role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from suggester.errors import InputError
+from suggester.operations.incidents import IncidentDesk
+from suggester.records.incidents import Incident
+from web.auth import current_user, refusal
+
+bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+POLL_SECONDS = 3  # the console asks this often, so a banner shows within 5 s
+
+
+def desk() -> IncidentDesk:
+    desk = current_app.extensions["suggester.service"].incidents
+    if desk is None:
+        raise InputError("incidents need a database", code="no_store",
+                         korean="장애 기록에 쓸 데이터베이스가 설정되지 않았습니다.")
+    return desk
+
+
+def _described(incident: Incident) -> dict[str, Any]:
+    """The incident with the draft its matching inquiries get (no customer name filled)."""
+    service = current_app.extensions["suggester.service"]
+    draft = desk().draft(incident, service.retriever.snapshot().chunks.values(),
+                         channel="chat", values={})
+    return {**incident.to_dict(), "draft": draft.text if draft else None,
+            "draft_reason_ko": draft.reason_ko if draft else None}
+
+
+@bp.get("")
+def current():
+    """Open incidents and those lately closed, for the console's banner."""
+    return jsonify(incidents=[_described(i) for i in desk().current()],
+                   poll_seconds=POLL_SECONDS)
+
+
+@bp.get("/<int:incident_id>")
+def one(incident_id: int):
+    """One incident with its timeline and the suggestions linked to it."""
+    records = desk().records
+    incident = records.get(incident_id)
+    timeline = [{"kind": e.kind, "at": e.at.isoformat(), "detail": e.detail}
+                for e in records.timeline(incident_id)]
+    return jsonify(incident=_described(incident), timeline=timeline,
+                   suggestions=records.linked(incident_id))
+
+
+@bp.post("/<int:incident_id>/close")
+def close(incident_id: int):
+    """Close an incident with its resolution note (editors and admins)."""
+    refused = refusal("editor")
+    if refused is not None:
+        return refused
+    from web.api import json_body
+
+    body = json_body({"resolution_note": str}, ("resolution_note",))
+    user = current_user()
+    incident = desk().close(incident_id, by=user.username if user else "unknown",
+                            note=body["resolution_note"] or "")
+    return jsonify(incident=_described(incident))
