@@ -34,6 +34,7 @@ HOURLY_SHAPE = (1, 1, 0.5, 0.5, 0.5, 0.5, 1, 2, 4, 6, 7, 7, 6, 7, 7, 7, 6, 6, 6,
 OUTAGE_START = timedelta(hours=14)  # 14:00 KST on the outage day
 OUTAGE_PEAK_PER_MINUTE = 3.0
 OUTAGE_MINUTES = 60
+QUIET_BEFORE_CLOSE = timedelta(hours=1)
 DAY_ONE = datetime(2026, 12, 7, tzinfo=UTC) - timedelta(hours=9)  # a Monday, 00:00 KST
 
 # One customer's trouble on a normal day, by symptom (what `symptoms.SYMPTOMS` recognises).
@@ -105,15 +106,20 @@ def replay(arrivals: Sequence[Arrival], *, threshold: int, window_minutes: int,
         with Store(settings.database_path) as store:
             desk = IncidentDesk(settings, store)
             opened: list[datetime] = []
+            last_seen: dict[int, datetime] = {}  # open incidents' latest inquiry
             for n, arrival in enumerate(arrivals):
+                # A simulated editor closes an incident once it has been quiet for an hour,
+                # so a recurrence later in the week counts as a new incident.
+                for incident_id, seen in list(last_seen.items()):
+                    if arrival.at - seen > QUIET_BEFORE_CLOSE:
+                        desk.records.close(incident_id, by="replay", note="복구", at=arrival.at)
+                        del last_seen[incident_id]
                 observation = desk.observe(f"replay-{n}", arrival.inquiry,
                                            analysis_of(arrival.outage), now=arrival.at)
+                if observation.incident is not None and observation.incident.open:
+                    last_seen[observation.incident.id] = arrival.at
                 if observation.opened:
                     opened.append(arrival.at)
-                    # A simulated editor closes it at once, so a recurrence would count again.
-                    assert observation.incident is not None
-                    desk.records.close(observation.incident.id, by="replay", note="복구",
-                                       at=arrival.at)
     delay = None
     if outage_start is not None:
         after = [moment for moment in opened if moment >= outage_start]
@@ -121,8 +127,9 @@ def replay(arrivals: Sequence[Arrival], *, threshold: int, window_minutes: int,
     return Replay(incidents=len(opened), first_inquiry_to_open=delay)
 
 
-def analysis_of(outage: bool, category: str = "장애·긴급") -> Analysis:
+def analysis_of(outage: bool) -> Analysis:
     """The analysis fields detection reads, for replaying without the analyzer."""
+    category = "장애·긴급" if outage else "결제"
     flags = [RiskFlag(name=OUTAGE_FLAG, evidence=[], escalation=None)] if outage else []
     return Analysis(inquiry_types=[TypeScore(category=category, confidence=0.9)],
                     audience="unknown", audience_source="default", urgency="high",
