@@ -43,10 +43,18 @@ def current():
                    poll_seconds=POLL_SECONDS)
 
 
-@bp.get("/<int:incident_id>")
-def one(incident_id: int):
+def _number(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 12:
+        raise InputError("incident ids are whole numbers", code="invalid_incident_id",
+                         korean="장애 번호는 숫자여야 합니다.")
+    return int(raw)
+
+
+@bp.get("/<incident_id>")
+def one(incident_id: str):
     """One incident with its timeline and the suggestions linked to it."""
     records = desk().records
+    incident_id = _number(incident_id)
     incident = records.get(incident_id)
     timeline = [{"kind": e.kind, "at": e.at.isoformat(), "detail": e.detail}
                 for e in records.timeline(incident_id)]
@@ -54,16 +62,17 @@ def one(incident_id: int):
                    suggestions=records.linked(incident_id))
 
 
-@bp.post("/<int:incident_id>/close")
-def close(incident_id: int):
+@bp.post("/<incident_id>/close")
+def close(incident_id: str):
     """Close an incident with its resolution note (editors and admins)."""
+    from web.api import json_body  # web.api registers this module: import it late
+
+    number = _number(incident_id)
+    body = json_body({"resolution_note": str}, ("resolution_note",))
     refused = refusal("editor")
     if refused is not None:
         return refused
-    from web.api import json_body
-
-    body = json_body({"resolution_note": str}, ("resolution_note",))
     user = current_user()
-    incident = desk().close(incident_id, by=user.username if user else "unknown",
+    incident = desk().close(number, by=user.username if user else "unknown",
                             note=body["resolution_note"] or "")
     return jsonify(incident=_described(incident))
