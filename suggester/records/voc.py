@@ -8,6 +8,7 @@ correct the classifier more often than before.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ class VocQueries(Insights):
 
 def changed_week(series: list[tuple[str, int]], *, falling: bool) -> str | None:
     """The week of the biggest jump (or drop) from the week before, when there was one."""
-    steps = [(later[1] - earlier[1], later[0]) for earlier, later in zip(series, series[1:])]
+    steps = [(later[1] - earlier[1], later[0]) for earlier, later in itertools.pairwise(series)]
     if falling:
         steps = [(-change, week) for change, week in steps]
     best = max(steps, default=(0, None))
