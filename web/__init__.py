@@ -63,9 +63,9 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
 
-    from web import api, auth, console, editor, insights
+    from web import api, auth, console, editor, insights, voc
 
-    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp):
+    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp, voc.bp):
         app.register_blueprint(blueprint)
     auth.init_app(app)
     _register_error_handlers(app)

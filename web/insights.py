@@ -10,9 +10,9 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from suggester.errors import SearchIndexError
-from suggester.records.insights import KST, NO_CITATION, Insights, Window
+from suggester.records.insights import KST, NO_CITATION, SIDE_NAMES, SIDES, Insights, Window
 from web.auth import login_required
-from web.charts import OTHER_COLOUR, PALETTE, StackedChart, stacked_bars
+from web.charts import daily_types_chart
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
 
@@ -20,7 +20,6 @@ PERIODS = (7, 30, 90)
 DEFAULT_DAYS = 30
 GAPS_SHOWN = 20
 EXAMPLES_SHOWN = 4
-CHART_SERIES = len(PALETTE)  # the rest of the types are drawn together as 기타
 VERDICT_NAMES = {"used": "그대로 사용", "edited": "수정 후 사용", "rejected": "사용 안 함"}
 # Spreadsheets run cells starting with these as formulas; customers write the inquiries.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -44,25 +43,24 @@ def _titles() -> dict[str, str]:
     return {chunk.article_id: chunk.title for chunk in chunks.values()}
 
 
-def _chart(window: Window, insights: Insights) -> StackedChart:
-    daily = insights.daily_types(window)
-    shown, rest = daily.categories[:CHART_SERIES], daily.categories[CHART_SERIES:]
-    series = [(c, daily.series(c), colour) for c, colour in zip(shown, PALETTE, strict=False)]
-    if rest:
-        other = [sum(values) for values in zip(*(daily.series(c) for c in rest), strict=True)]
-        series.append(("기타", other, OTHER_COLOUR))
-    return stacked_bars(window.days, series)
+def _side() -> str | None:
+    """The side the figures are limited to (?side=buyer), or None for everyone."""
+    side = request.args.get("side")
+    return side if side in SIDES else None
 
 
 @bp.get("/")
 @login_required()
 def index():
-    window, insights = _window(), _insights()
-    gaps = insights.knowledge_gaps(window)
+    window, insights, side = _window(), _insights(), _side()
+    gaps = insights.knowledge_gaps(window, side=side)
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
-        summary=insights.summary(window), chart=_chart(window, insights),
-        trends=insights.trends(now=window.until), gaps=gaps[:GAPS_SHOWN], gap_total=len(gaps),
+        side=side, side_names=SIDE_NAMES,
+        summary=insights.summary(window),
+        chart=daily_types_chart(insights.daily_types(window, side=side)),
+        trends=insights.trends(now=window.until, side=side), gaps=gaps[:GAPS_SHOWN],
+        gap_total=len(gaps),
         examples_shown=EXAMPLES_SHOWN, acceptance=insights.acceptance(window),
         corrections=insights.corrections(window), titles=_titles(),
         verdict_names=VERDICT_NAMES, no_citation=NO_CITATION)

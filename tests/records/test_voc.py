@@ -114,3 +114,35 @@ def test_the_summary_writes_markdown_and_csv(store):
 def test_the_sides_are_checked(store):
     with pytest.raises(ValueError, match="side"):
         Insights(store).daily_types(Window.last_days(7), side="robot")
+
+
+# -- the page and the command ----------------------------------------------------------------
+
+def test_the_summary_page_has_a_chart_per_side_and_carries_its_css(store):
+    from web.voc import render_html
+
+    log_at(store, MONDAY, types=("배송",), audience="buyer")
+    log_at(store, MONDAY, types=("정산·수수료",), audience="seller")
+    page = render_html(weekly_report(store, WEEK))
+    assert page.count("<svg viewBox") == 2 and "<style>" in page
+    assert 'id="side-buyer"' in page and "정산·수수료" in page
+    assert "<script" not in page
+
+
+def test_the_voc_command_writes_each_format(tmp_path):
+    from click.testing import CliRunner
+
+    from suggester.cli import main
+
+    data = tmp_path / "data"
+    with Store(data / "suggester.sqlite3") as store:
+        log_at(store, MONDAY, types=("배송",), audience="seller")
+    runner = CliRunner()
+    for fmt, marker in (("md", "# 주간 VOC 2026-W49"), ("csv", "top_type,seller,배송,1"),
+                        ("html", "<svg viewBox")):
+        result = runner.invoke(main, ["--data-dir", str(data), "voc", "--week", WEEK,
+                                      "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert marker in result.output
+    bad = runner.invoke(main, ["--data-dir", str(data), "voc", "--week", "soon"])
+    assert bad.exit_code == 2 and "2026-W49" in bad.output

@@ -103,3 +103,14 @@ def test_unknown_exports_and_periods(agent):
     assert agent.get("/insights/export/users.csv").status_code == 404
     html = agent.get("/insights/?days=1000").get_data(as_text=True)
     assert 'aria-current="page">최근 30일' in html
+
+
+def test_the_insights_page_splits_by_side_and_links_the_weekly_summary(app, client):
+    add_users(app)
+    sign_in(client, "agent")
+    page = client.get("/insights/?side=seller").get_data(as_text=True)
+    assert 'aria-current="page">판매자' in page and 'id="voc-report"' in page
+    summary = client.get("/insights/voc/?week=2026-W49")
+    assert summary.status_code == 200 and "주간 VOC" in summary.get_data(as_text=True)
+    assert client.get("/insights/voc/?week=2026-W49&format=csv").mimetype == "text/csv"
+    assert client.get("/insights/voc/?week=someday").status_code == 400
