@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
+from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced
 from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import Store
 from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
@@ -129,6 +130,9 @@ class Suggester:
         self._sentence_cache: dict[str, Any] = {}  # the composer's, by chunk content hash
         # Incidents raised from the inquiries (suggester/operations); they need the database.
         self.incidents = IncidentDesk(settings, store) if store is not None else None
+        self.features = FeatureDesk(store, self.retriever.embedder,
+                                    similarity=settings.feature_similarity) \
+            if store is not None else None
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
                 self._remember_together([p.get("article_id", "") for p in record.passages])
@@ -230,6 +234,9 @@ class Suggester:
             draft = self.incidents.draft(  # type: ignore[union-attr]
                 incident, snapshot.chunks.values(), channel=channel,
                 values=Known(customer_name=customer_name, order_id=order_id).values()) or draft
+        request_vector = self._feature_vector(inquiry, analysis)
+        if request_vector is not None and (line := self._shipped_line(request_vector)):
+            draft = announced(draft, line)
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
@@ -243,6 +250,8 @@ class Suggester:
                 drafter={"source": draft.source,
                          "llm": draft.llm.to_dict() if draft.llm else None})
             self._observe_incident(suggestion)
+            if request_vector is not None:
+                self._observe_feature(suggestion, request_vector)
         suggestion.incident = incident.to_dict() if incident is not None else None
         self._remember_together([c.article_id for c in draft.citations])
         return suggestion
@@ -315,6 +324,27 @@ class Suggester:
             self.incidents.observe(suggestion.id, suggestion.inquiry, suggestion.analysis)
         except Exception:
             log.exception("incidents: could not count suggestion %s", suggestion.id)
+
+    # -- feature requests (suggester/operations/features.py) -----------------------------------
+
+    def _feature_vector(self, inquiry: str, analysis: Analysis) -> Any:
+        """The request's vector when the inquiry is a feature request (기능제안), else None."""
+        if self.features is None or analysis.primary_type != FEATURE_TYPE:
+            return None
+        return self.features.vector(inquiry)
+
+    def _shipped_line(self, vector: Any) -> str | None:
+        try:
+            return self.features.announcement(vector)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("features: could not look up the request groups")
+            return None
+
+    def _observe_feature(self, suggestion: Suggestion, vector: Any) -> None:
+        try:
+            self.features.observe(suggestion.id, suggestion.inquiry, vector)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("features: could not group suggestion %s", suggestion.id)
 
     def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day

@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="Seconds one webhook POST may take before it is retried."),
     Setting(name="incident_webhook_retries", default=3, kind=int,
             help="Further attempts after a failed webhook POST (waiting 1, 2, 4 … s between)."),
+    Setting(name="feature_similarity", default=0.92, kind=float,
+            help="Cosine (e5 query vectors) at which a feature request joins a group's "
+                 "centroid rather than starting a group."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -109,6 +112,7 @@ class Settings:
     incident_webhook_url: str
     incident_webhook_timeout: float
     incident_webhook_retries: int
+    feature_similarity: float
 
     @property
     def llm_configured(self) -> bool:
@@ -207,6 +211,8 @@ def _check(settings: Settings) -> None:
             ("http://", "https://")):
         raise SettingsError("SUGGESTER_INCIDENT_WEBHOOK_URL must start with http:// or "
                             "https:// (leave it empty to send no notifications)")
+    if not 0 < settings.feature_similarity <= 1:
+        raise SettingsError("SUGGESTER_FEATURE_SIMILARITY must be above 0 and at most 1")
     if settings.llm_configured and not settings.llm_model.strip():
         raise SettingsError("SUGGESTER_LLM_MODEL is required when SUGGESTER_LLM_BASE_URL is set "
                             "— name the model the endpoint serves")

@@ -63,9 +63,10 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
 
-    from web import api, auth, console, editor, insights, voc
+    from web import api, auth, console, editor, handoffs, insights, voc
 
-    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp, voc.bp):
+    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp, voc.bp,
+                      handoffs.bp):
         app.register_blueprint(blueprint)
     auth.init_app(app)
     _register_error_handlers(app)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from suggester.errors import SearchIndexError
 from suggester.records.insights import KST, NO_CITATION, SIDE_NAMES, SIDES, Insights, Window
-from web.auth import login_required
+from web.auth import current_user, login_required
 from web.charts import daily_types_chart
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
@@ -43,6 +43,11 @@ def _titles() -> dict[str, str]:
     return {chunk.article_id: chunk.title for chunk in chunks.values()}
 
 
+def _can_edit() -> bool:
+    user = current_user()
+    return user is not None and user.role in ("editor", "admin")
+
+
 def _side() -> str | None:
     """The side the figures are limited to (?side=buyer), or None for everyone."""
     side = request.args.get("side")
@@ -56,7 +61,7 @@ def index():
     gaps = insights.knowledge_gaps(window, side=side)
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
-        side=side, side_names=SIDE_NAMES,
+        side=side, side_names=SIDE_NAMES, can_edit=_can_edit(),
         summary=insights.summary(window),
         chart=daily_types_chart(insights.daily_types(window, side=side)),
         trends=insights.trends(now=window.until, side=side), gaps=gaps[:GAPS_SHOWN],

@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from suggester.records.features import FeatureGroup, FeatureRecords
 from suggester.records.incidents import Incident, IncidentRecords
 from suggester.records.insights import SIDE_NAMES, SIDES, DailyTypes, GapGroup, Window
 from suggester.records.store import Store
@@ -24,7 +25,6 @@ from suggester.records.voc import (
     week_window,
 )
 
-FEATURE_TYPE = "기능제안"
 TOP_TYPES = 5
 GAPS_PER_SIDE = 5
 EXAMPLES = 3
@@ -47,7 +47,7 @@ class VocReport:
     rising: list[Change]
     falling: list[Change]
     gaps_by_side: dict[str, list[GapGroup]]
-    feature_requests: list[GapGroup]
+    feature_requests: list[FeatureGroup]  # groups asked for again this week
     incidents: list[Incident]
     disputes: list[DisputeType]
     corrections: list[CorrectionWeek]
@@ -72,7 +72,8 @@ def weekly_report(store: Store, week: str) -> VocReport:
 
     gaps = {side: queries.knowledge_gaps(window, side=side)[:GAPS_PER_SIDE]
             for side in ("buyer", "seller")}
-    requests = [g for g in queries.knowledge_gaps(window) if g.category == FEATURE_TYPE]
+    requests = [g for g in FeatureRecords(store).groups(with_examples=True)
+                if g.last_seen is not None and window.since <= g.last_seen < window.until]
     return VocReport(
         week=week, window=window,
         total=sum(sum(d.total(c) for c in d.categories) for d in daily.values()),
@@ -112,7 +113,7 @@ def _markdown(report: VocReport) -> Iterator[str]:
     yield ""
     yield "## 기능 제안"
     for group in report.feature_requests:
-        yield f"- {group.questions[0]} ({group.size}건)"
+        yield f"- {group.representative} ({group.requests}건, {group.status})"
     if not report.feature_requests:
         yield "- 없음"
     yield ""
@@ -147,7 +148,7 @@ def to_csv(report: VocReport) -> str:
     for side, groups in report.gaps_by_side.items():
         writer.writerows(["gap", side, _cell(g.questions[0]), g.size, g.category]
                          for g in groups)
-    writer.writerows(["feature_request", "", _cell(g.questions[0]), g.size, ""]
+    writer.writerows(["feature_request", "", _cell(g.representative), g.requests, g.status]
                      for g in report.feature_requests)
     writer.writerows(["incident", "", i.symptom, i.inquiries, "open" if i.open else "closed"]
                      for i in report.incidents)

@@ -154,6 +154,7 @@ class GapGroup:
     last_seen: datetime
     first_seen: datetime
     channels: dict[str, int] = field(default_factory=dict)
+    suggestion_ids: list[str] = field(default_factory=list)  # in the order of `questions`
 
     @property
     def size(self) -> int:
@@ -282,7 +283,7 @@ class Insights:
     def knowledge_gaps(self, window: Window, *, side: str | None = None) -> list[GapGroup]:
         """Group the inquiries no article answered (grounded: false) by wording."""
         sql = self._sql(_TYPED + """
-            SELECT inquiry_masked, created_at, channel, category FROM typed
+            SELECT inquiry_masked, created_at, channel, category, id FROM typed
             WHERE grounded = 0 ORDER BY created_at DESC, id DESC LIMIT :limit""", side)
         with self._read() as db:
             rows = db.execute(sql, {**window.params(), "limit": MAX_GAP_INQUIRIES}).fetchall()
@@ -363,12 +364,13 @@ def _baseline_weeks(earliest: str | None, week_start: datetime) -> float:
     return max(0.0, min(float(BASELINE_WEEKS), span / timedelta(weeks=1)))
 
 
-def _gap_group(rows: list[tuple[str, str, str, str]]) -> GapGroup:
+def _gap_group(rows: list[tuple[str, str, str, str, str]]) -> GapGroup:
     times = [datetime.fromisoformat(row[1]) for row in rows]
     category = Counter(row[3] for row in rows).most_common(1)[0][0]
     return GapGroup(questions=[row[0] for row in rows], category=category,
                     last_seen=max(times), first_seen=min(times),
-                    channels=dict(Counter(row[2] for row in rows)))
+                    channels=dict(Counter(row[2] for row in rows)),
+                    suggestion_ids=[row[4] for row in rows])
 
 
 def bigrams(text: str) -> frozenset[str]:

@@ -225,6 +225,23 @@ _MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
             at {timestamp} NOT NULL,
             detail TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id)",
+        # Feature requests (기능제안) grouped by meaning (suggester.records.features): each
+        # group keeps its centroid vector, the status an editor sets and the line drafts may
+        # say once it shipped.
+        """CREATE TABLE feature_groups (
+            id {id},
+            representative TEXT NOT NULL,
+            centroid_json TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT '접수'
+                CHECK (status IN ('접수', '검토중', '반영', '보류')),
+            announcement TEXT NOT NULL DEFAULT '',
+            updated_by TEXT,
+            created_at {timestamp} NOT NULL)""",
+        """CREATE TABLE feature_requests (
+            suggestion_id TEXT PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES feature_groups (id),
+            created_at {timestamp} NOT NULL)""",
+        "CREATE INDEX feature_requests_by_group ON feature_requests (group_id, created_at)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -100,14 +100,19 @@ def test_the_weekly_share_of_corrected_types_shows_drift(store):
 
 
 def test_the_summary_writes_markdown_and_csv(store):
-    log_at(store, MONDAY, types=("기능제안",), grounded=False,
-           inquiry="=찜 목록을 폴더로 나눌 수 있게 해 주세요", audience="buyer")
-    report = weekly_report(store, WEEK)
+    from suggester.records.features import FeatureRecords
+
+    # A request group last asked for now, this week's summary lists it only for this week.
+    FeatureRecords(store).add("s1", representative="=찜 목록을 폴더로 나눌 수 있게 해 주세요",
+                              vector=[1.0, 0.0], group_id=None)
+    this_week = datetime.now(UTC).astimezone(week_window(WEEK).tz).date()
+    report = weekly_report(store, iso_week(this_week))
     markdown = to_markdown(report)
-    assert markdown.startswith("# 주간 VOC 2026-W49") and "## 기능 제안" in markdown
+    assert markdown.startswith(f"# 주간 VOC {report.week}") and "## 기능 제안" in markdown
     assert "찜 목록을 폴더로" in markdown
     table = to_csv(report)
     assert "feature_request,,'=찜 목록을 폴더로" in table  # defused for spreadsheets
+    assert "찜 목록" not in to_markdown(weekly_report(store, "2026-W40"))  # not asked then
     assert table.splitlines()[0].lstrip("\ufeff") == "section,side,item,value,detail"
 
 
