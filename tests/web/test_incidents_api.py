@@ -16,7 +16,8 @@ THRESHOLD = load_settings(environ={}).incident_threshold
 def outage(app, client):
     """A payment outage replayed through /api/suggest until an incident opens."""
     add_users(app)
-    replies = [client.post("/api/suggest", json={"inquiry": PAYMENT_OUTAGE[n % len(PAYMENT_OUTAGE)]})
+    replies = [client.post("/api/suggest",
+                           json={"inquiry": PAYMENT_OUTAGE[n % len(PAYMENT_OUTAGE)]})
                for n in range(THRESHOLD)]
     assert all(r.status_code == 200 for r in replies)
     flagged = ["outage" in [f["name"] for f in r.get_json()["analysis"]["risk_flags"]]
