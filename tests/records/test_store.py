@@ -370,8 +370,10 @@ def test_a_newer_schema_is_refused(target):
 
 def test_an_old_database_is_migrated_on_open(target):
     Store(target).close()
-    raw_sql(target, "DELETE FROM schema_version WHERE version >= ?", (SCHEMA_VERSION - 1,))
-    for table in ("login_locks", "login_failures", "kb_revision"):  # the two newest, undone
+    raw_sql(target, "DELETE FROM schema_version WHERE version >= ?", (SCHEMA_VERSION - 2,))
+    # The three newest migrations, undone: kb_revision, logins, incidents and features.
+    for table in ("feature_requests", "feature_groups", "incident_events", "incident_signals",
+                  "incidents", "login_locks", "login_failures", "kb_revision"):
         raw_sql(target, f"DROP TABLE {table}")
     with Store(target) as store:
         assert store.schema_version == SCHEMA_VERSION
