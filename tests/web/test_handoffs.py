@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -13,29 +12,20 @@ from insights_data import log_at
 from suggester.knowledge.articles import read_article
 from suggester.knowledge.lint import ERROR, lint_kb
 from suggester.records.features import FeatureRecords
-from suggester.search.index import Indexer
 from web import create_app
 
-from conftest import SHIPPED_KB, add_users, form_token, make_settings, sign_in
+from conftest import add_users, form_token, sign_in
 
 FOLDERS = ("찜 목록을 폴더별로 정리할 수 있는 기능을 추가해 주세요",
            "찜 목록 폴더 기능 생기면 좋겠어요 건의합니다")
 DARK_MODE = "앱에 다크 모드 기능을 추가해 주세요"
 
 
-@pytest.fixture(scope="module")
-def editable_settings(tmp_path_factory):
-    root = tmp_path_factory.mktemp("handoffs")
-    shutil.copytree(SHIPPED_KB, root / "kb")
-    settings = make_settings(root / "data", root / "kb")
-    Indexer(settings).sync()
-    return settings
-
-
 @pytest.fixture
-def handoff_app(editable_settings, tmp_path):
+def handoff_app(served_kb, tmp_path):
+    """The app over copies of the shipped KB and index: gap drafts write article files."""
     app = create_app({"TESTING": True},
-                     settings=replace(editable_settings, database=tmp_path / "app.sqlite3"))
+                     settings=replace(served_kb, database=tmp_path / "app.sqlite3"))
     add_users(app)
     return app
 
