@@ -52,6 +52,14 @@ class VocReport:
     disputes: list[DisputeType]
     corrections: list[CorrectionWeek]
 
+    def correction_types(self) -> list[str]:
+        """The analyzer's types seen in the correction weeks, most suggested first."""
+        totals: dict[str, int] = {}
+        for week in self.corrections:
+            for category, (n, _) in week.by_type.items():
+                totals[category] = totals.get(category, 0) + n
+        return sorted(totals, key=lambda c: (-totals[c], c))
+
     def top_types(self, side: str) -> list[tuple[str, int]]:
         daily = self.daily_by_side[side]
         return [(c, daily.total(c)) for c in daily.categories[:TOP_TYPES]]
@@ -133,6 +141,10 @@ def _markdown(report: VocReport) -> Iterator[str]:
     yield "## 유형 수정 비율 (분류 품질)"
     for week in report.corrections:
         yield f"- {week.week}: {week.share:.1%} ({week.corrected}/{week.suggestions})"
+    latest = report.corrections[-1] if report.corrections else None
+    if latest and latest.by_type:
+        yield f"- {latest.week} 유형별: " + ", ".join(
+            f"{t} {c}/{n}" for t, (n, c) in latest.by_type.items() if n)
 
 
 def to_csv(report: VocReport) -> str:

@@ -97,6 +97,9 @@ def test_the_weekly_share_of_corrected_types_shows_drift(store):
     assert weeks["2026-W48"].share == 0.25 and weeks[WEEK].share == 0.75
     assert weeks[WEEK].by_type["배송"] == (4, 3)
     assert len(weeks) == 8
+    report = weekly_report(store, WEEK)
+    assert report.correction_types() == ["배송"]
+    assert "2026-W49 유형별: 배송 3/4" in to_markdown(report)
 
 
 def test_the_summary_writes_markdown_and_csv(store):
