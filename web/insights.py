@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from suggester.errors import SearchIndexError
 from suggester.records.insights import KST, NO_CITATION, SIDE_NAMES, SIDES, Insights, Window
+from suggester.records.voc import VocQueries
 from web.auth import current_user, login_required
 from web.charts import daily_types_chart
 
@@ -25,8 +26,8 @@ VERDICT_NAMES = {"used": "그대로 사용", "edited": "수정 후 사용", "rej
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _insights() -> Insights:
-    return Insights(current_app.extensions["suggester.store"])
+def _insights() -> VocQueries:
+    return VocQueries(current_app.extensions["suggester.store"])
 
 
 def _window() -> Window:
@@ -62,6 +63,7 @@ def index():
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
         side=side, side_names=SIDE_NAMES, can_edit=_can_edit(),
+        disputes=insights.disputes(window),
         summary=insights.summary(window),
         chart=daily_types_chart(insights.daily_types(window, side=side)),
         trends=insights.trends(now=window.until, side=side), gaps=gaps[:GAPS_SHOWN],
