@@ -76,8 +76,13 @@
       const use = el("button", "incident-draft", open ? "대기 안내를 초안으로" : "복구 안내를 초안으로");
       use.type = "button";
       use.title = incident.draft_reason_ko || "";
-      use.addEventListener("click", () => useDraft(incident.draft));
-      box.append(use);
+      const done = el("span", "status");
+      done.setAttribute("role", "status");
+      use.addEventListener("click", () => {
+        useDraft(incident.draft);
+        done.textContent = "초안에 넣고 복사했어요.";
+      });
+      box.append(use, done);
     }
     if (open && canClose) box.append(closeForm(incident));
     return box;
