@@ -88,12 +88,26 @@
     return box;
   }
 
+  let shown = "";
+
   function render(incidents) {
     const banner = document.getElementById("incident-banner");
     const canClose = banner.dataset.canClose === "1";
     const typing = banner.contains(document.activeElement) && document.activeElement.tagName === "TEXTAREA";
-    if (typing) return; // an editor writing the resolution note keeps their text
+    const state = JSON.stringify(incidents);
+    if (typing || state === shown) return; // an editor writing the note keeps the focus
+    shown = state;
+    // Notes half written survive the redraw (the count moves while an editor types).
+    const notes = {};
+    banner.querySelectorAll(".incident").forEach((box) => {
+      const note = box.querySelector("textarea");
+      if (note && note.value) notes[box.dataset.incidentId] = note.value;
+    });
     banner.replaceChildren(...incidents.map((incident) => item(incident, canClose)));
+    banner.querySelectorAll(".incident").forEach((box) => {
+      const note = box.querySelector("textarea");
+      if (note && notes[box.dataset.incidentId]) note.value = notes[box.dataset.incidentId];
+    });
     banner.hidden = incidents.length === 0;
   }
 
