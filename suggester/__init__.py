@@ -8,7 +8,9 @@ The package is laid out by pipeline stage, lowest first; a stage imports only st
    only `knowledge`, neither the other);
 3. `reply`: a message and its passages to a reply (over both);
 4. the workflows that span stages: `service` (a suggestion), `publish`, `publish_lock` and
-   `replicate` (a publish), `routes`; then the entry points `cli` and `evaluation`.
+   `replicate` (a publish), `routes`, and `operations` (what the team does with the
+   inquiries beyond a reply: incidents raised from them; `service` calls it); then the entry
+   points `cli` and `evaluation`.
 
 `settings` and `errors` sit below everything.
 """

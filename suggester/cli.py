@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -124,6 +125,34 @@ def routes(context: _Context, article_id: str | None, quiet: bool) -> None:
         click.secho(str(route), fg="yellow")
     click.echo(f"{checked - len(found)} of {checked} anticipated questions find their own "
                f"article first; another article comes first for {len(found)}")
+
+
+@main.command()
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="ISO week in Korean time, e.g. 2026-W49 (default: this week).")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html"]), default="md",
+              show_default=True, help="Markdown to paste, CSV, or one HTML page with charts.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of printing.")
+@pass_context
+def voc(context: _Context, week: str | None, fmt: str, output: str | None) -> None:
+    """The weekly VOC summary: top types per side, rising and falling, gaps, incidents."""
+    from suggester.operations.voc import weekly_report
+    from suggester.records.store import open_store
+    from web.voc import render, this_week
+
+    with open_store(context.settings) as store:
+        try:
+            report = weekly_report(store, week or this_week())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--week") from exc
+        text = render(report, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"wrote the {report.week} VOC summary ({report.total} inquiries) to {output}",
+               err=True)
 
 
 @main.command()

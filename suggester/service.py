@@ -8,6 +8,7 @@ dense retrieval and the analyzer's learned corrections.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
+from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced
+from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
@@ -30,8 +33,10 @@ from suggester.search.retrieve import Filters, Passage, RetrievalResult, Retriev
 from suggester.settings import Settings
 
 if TYPE_CHECKING:
+    from suggester.records.incidents import Incident
     from suggester.reply.llm import LLMDrafter
 
+log = logging.getLogger(__name__)
 # Situations where we owe the customer an apology whatever their tone.
 COMPANY_FAULT_FLAGS = frozenset({"outage"})
 COMPANY_FAULT_TYPES = frozenset({"장애·긴급"})
@@ -51,6 +56,7 @@ class Suggestion:
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: int = 0
     chosen_by_agent: bool = False  # the agent picked the article the draft follows
+    incident: dict[str, Any] | None = None  # the incident the inquiry reports, if any
 
     @property
     def passages(self) -> list[Passage]:
@@ -83,6 +89,7 @@ class Suggestion:
                               "score": round(p.score, 6)}
                              for p in self.retrieval.alternatives()],
             "chosen_by_agent": self.chosen_by_agent,
+            "incident": self.incident,
             "index_generation": self.generation,
             "warnings": list(self.retrieval.warnings),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -130,6 +137,11 @@ class Suggester:
         self._chunks: dict[str, Chunk] = {}
         self._internal_text: ForbiddenText | None = None
         self._sentence_cache: dict[str, Any] = {}  # the composer's, by chunk content hash
+        # Incidents raised from the inquiries (suggester/operations); they need the database.
+        self.incidents = IncidentDesk(settings, store) if store is not None else None
+        self.features = FeatureDesk(store, self.retriever.embedder,
+                                    similarity=settings.feature_similarity) \
+            if store is not None else None
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
                 self._remember_together([p.get("article_id", "") for p in record.passages])
@@ -230,6 +242,14 @@ class Suggester:
                 internal=self._internal_text, on_token=on_token,
                 known=[v for v in (customer_name, order_id) if v])
             timings["llm_ms"] = _since(mark)
+        incident = self._incident_of(inquiry, analysis)
+        if incident is not None:
+            draft = self.incidents.draft(  # type: ignore[union-attr]
+                incident, snapshot.chunks.values(), channel=channel,
+                values=Known(customer_name=customer_name, order_id=order_id).values()) or draft
+        request_vector = self._feature_vector(inquiry, analysis)
+        if request_vector is not None and (line := self._shipped_line(request_vector)):
+            draft = announced(draft, line)
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
@@ -242,6 +262,10 @@ class Suggester:
                 grounded=draft.grounded, draft_text=draft.text, timings=timings,
                 drafter={"source": draft.source,
                          "llm": draft.llm.to_dict() if draft.llm else None})
+            self._observe_incident(suggestion)
+            if request_vector is not None:
+                self._observe_feature(suggestion, request_vector)
+        suggestion.incident = incident.to_dict() if incident is not None else None
         self._remember_together([c.article_id for c in draft.citations])
         return suggestion
 
@@ -329,6 +353,47 @@ class Suggester:
             raise InputError("feedback needs a database", code="no_store",
                              korean="피드백을 저장할 데이터베이스가 설정되지 않았습니다.")
         return self.store
+
+    # -- incidents (suggester/operations/incidents.py) ------------------------------------------
+
+    def _incident_of(self, inquiry: str, analysis: Analysis) -> Incident | None:
+        """The incident this inquiry reports; a database fault must not cost the suggestion."""
+        if self.incidents is None:
+            return None
+        try:
+            return self.incidents.matching(inquiry, analysis)
+        except Exception:
+            log.exception("incidents: could not look up the current incidents")
+            return None
+
+    def _observe_incident(self, suggestion: Suggestion) -> None:
+        if self.incidents is None:
+            return
+        try:
+            self.incidents.observe(suggestion.id, suggestion.inquiry, suggestion.analysis)
+        except Exception:
+            log.exception("incidents: could not count suggestion %s", suggestion.id)
+
+    # -- feature requests (suggester/operations/features.py) -----------------------------------
+
+    def _feature_vector(self, inquiry: str, analysis: Analysis) -> Any:
+        """The request's vector when the inquiry is a feature request (기능제안), else None."""
+        if self.features is None or analysis.primary_type != FEATURE_TYPE:
+            return None
+        return self.features.vector(inquiry)
+
+    def _shipped_line(self, vector: Any) -> str | None:
+        try:
+            return self.features.announcement(vector)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("features: could not look up the request groups")
+            return None
+
+    def _observe_feature(self, suggestion: Suggestion, vector: Any) -> None:
+        try:
+            self.features.observe(suggestion.id, suggestion.inquiry, vector)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("features: could not group suggestion %s", suggestion.id)
 
     def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
         """Articles this side may be shown today; computed once per generation, side and day

@@ -67,6 +67,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="api_rate_limit", default=120, kind=int,
             help="API requests one user or API token may make per minute, counted in the "
                  "database across workers and hosts; more get 429. 0 turns the limit off."),
+    Setting(name="incident_threshold", default=6, kind=int,
+            help="Outage-like inquiries (flag outage or type 장애·긴급) of one symptom within "
+                 "the window that open an incident."),
+    Setting(name="incident_window_minutes", default=15, kind=int,
+            help="Minutes over which outage-like inquiries are counted towards an incident."),
+    Setting(name="incident_fixed_hours", default=6.0, kind=float,
+            help="Hours after an incident is closed during which matching inquiries get the "
+                 "'fixed' draft cited to its resolution note."),
+    Setting(name="incident_webhook_url", default="",
+            help="Slack-compatible webhook URL told when an incident opens, grows tenfold and "
+                 "closes; empty sends nothing."),
+    Setting(name="incident_webhook_timeout", default=5.0, kind=float,
+            help="Seconds one webhook POST may take before it is retried."),
+    Setting(name="incident_webhook_retries", default=3, kind=int,
+            help="Further attempts after a failed webhook POST (waiting 1, 2, 4 … s between)."),
+    Setting(name="feature_similarity", default=0.92, kind=float,
+            help="Cosine (e5 query vectors) at which a feature request joins a group's "
+                 "centroid rather than starting a group."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -92,6 +110,13 @@ class Settings:
     llm_api_key: str
     llm_timeout: float
     api_rate_limit: int
+    incident_threshold: int
+    incident_window_minutes: int
+    incident_fixed_hours: float
+    incident_webhook_url: str
+    incident_webhook_timeout: float
+    incident_webhook_retries: int
+    feature_similarity: float
 
     @property
     def llm_configured(self) -> bool:
@@ -180,6 +205,20 @@ def _check(settings: Settings) -> None:
         raise SettingsError("SUGGESTER_API_RATE_LIMIT must be 0 (no limit) or more")
     if not settings.llm_timeout > 0:
         raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
+    if settings.incident_threshold < 2 or settings.incident_window_minutes < 1:
+        raise SettingsError("SUGGESTER_INCIDENT_THRESHOLD must be at least 2 and "
+                            "SUGGESTER_INCIDENT_WINDOW_MINUTES at least 1: one inquiry is no "
+                            "outage")
+    if settings.incident_fixed_hours < 0 or not settings.incident_webhook_timeout > 0 \
+            or settings.incident_webhook_retries < 0:
+        raise SettingsError("SUGGESTER_INCIDENT_FIXED_HOURS and _WEBHOOK_RETRIES must not be "
+                            "negative, SUGGESTER_INCIDENT_WEBHOOK_TIMEOUT must be above 0")
+    if settings.incident_webhook_url and not settings.incident_webhook_url.startswith(
+            ("http://", "https://")):
+        raise SettingsError("SUGGESTER_INCIDENT_WEBHOOK_URL must start with http:// or "
+                            "https:// (leave it empty to send no notifications)")
+    if not 0 < settings.feature_similarity <= 1:
+        raise SettingsError("SUGGESTER_FEATURE_SIMILARITY must be above 0 and at most 1")
     if settings.llm_configured and not settings.llm_model.strip():
         raise SettingsError("SUGGESTER_LLM_MODEL is required when SUGGESTER_LLM_BASE_URL is set "
                             "— name the model the endpoint serves")

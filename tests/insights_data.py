@@ -19,7 +19,8 @@ def log_at(store: Store, when: datetime, **row: Any) -> str:
 def log_many(store: Store, rows: Sequence[tuple[datetime, dict[str, Any]]]) -> list[str]:
     """Log suggestions through the Store, then move their timestamps in one transaction.
 
-    Each row's fields: inquiry, types, grounded, cited (article ids) and channel.
+    Each row's fields: inquiry, types, grounded, cited (article ids), channel, audience and
+    flags (risk flag names).
     """
     ids = [_log(store, **fields) for _, fields in rows]
     stamps = [(_stamp(when), suggestion_id) for (when, _), suggestion_id in zip(rows, ids,
@@ -40,12 +41,13 @@ def log_many(store: Store, rows: Sequence[tuple[datetime, dict[str, Any]]]) -> l
 
 def _log(store: Store, *, inquiry: str = "배송 언제 와요?", types: Sequence[str] = ("배송",),
          grounded: bool = True, cited: Sequence[str] = ("shipping-delay-buyer",),
-         channel: str = "chat") -> str:
-    analysis = {"inquiry_types": [{"category": t, "confidence": 0.9} for t in types]}
+         channel: str = "chat", audience: str = "buyer", flags: Sequence[str] = ()) -> str:
+    analysis = {"inquiry_types": [{"category": t, "confidence": 0.9} for t in types],
+                "risk_flags": [{"name": f, "evidence": [], "escalation": None} for f in flags]}
     passages = [{"article_id": a, "version": 1, "chunk_id": f"{a}#요약", "section": "요약"}
                 for a in cited]
     return store.log_suggestion(
-        inquiry=inquiry, channel=channel, audience="buyer", analysis=analysis,
+        inquiry=inquiry, channel=channel, audience=audience, analysis=analysis,
         passages=passages, grounded=grounded, draft_text="초안입니다.", timings={"total_ms": 1})
 
 

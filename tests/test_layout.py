@@ -19,6 +19,7 @@ RANKS = {
     "suggester.knowledge": 1,
     "suggester.search": 2, "suggester.records": 2,
     "suggester.reply": 3,
+    "suggester.operations": 4,
     "suggester.service": 4, "suggester.publish": 4, "suggester.publish_lock": 4,
     "suggester.replicate": 4, "suggester.routes": 4,
     "suggester.cli": 5, "suggester.evaluation": 5,

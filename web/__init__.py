@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Which HTTP status each input error code deserves; the rest are 400.
 # An article that is no candidate of the inquiry is a reference to something not there: 404.
 STATUS_BY_CODE = {"unsupported_media_type": 415, "inquiry_too_long": 413,
-                  "unknown_article": 404}
+                  "unknown_article": 404, "unknown_incident": 404}
 HTTP_KOREAN = {413: "요청 본문이 너무 큽니다.", 404: "없는 API 경로입니다.",
                405: "허용되지 않는 메서드입니다."}
 
@@ -63,9 +63,10 @@ def create_app(test_config: dict[str, Any] | None = None, *,
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
 
-    from web import access, api, auth, console, editor, insights
+    from web import access, api, auth, console, editor, handoffs, insights, voc
 
-    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp):
+    for blueprint in (api.bp, auth.bp, console.bp, editor.bp, insights.bp, voc.bp,
+                      handoffs.bp):
         app.register_blueprint(blueprint)
     auth.init_app(app)
     access.init_app(app)

@@ -143,3 +143,9 @@ def article(article_id: str):
     if not caller().sees_internal:
         rendered["sections"] = [s for s in rendered["sections"] if not s["internal"]]
     return jsonify(rendered)
+
+
+# Incidents live in their own module, under this blueprint so its guards cover them.
+from web import incidents  # noqa: E402
+
+bp.register_blueprint(incidents.bp)

@@ -10,6 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from suggester.records.insights import DailyTypes
 
 # Okabe–Ito: told apart by colour-blind readers too; grey is kept for "other".
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
@@ -96,3 +100,13 @@ def stacked_bars(days: Sequence[date], series: Sequence[tuple[str, Sequence[int]
     return StackedChart(width=width, height=height, left=left, top=top, right=right,
                         bottom=bottom, bars=bars, y_ticks=y_ticks, x_labels=x_labels,
                         legend=legend)
+
+
+def daily_types_chart(daily: DailyTypes, *, width: int = 960, height: int = 260) -> StackedChart:
+    """Daily inquiries stacked by type; the types past the palette are drawn together as 기타."""
+    shown, rest = daily.categories[:len(PALETTE)], daily.categories[len(PALETTE):]
+    series = [(c, daily.series(c), colour) for c, colour in zip(shown, PALETTE, strict=False)]
+    if rest:
+        other = [sum(values) for values in zip(*(daily.series(c) for c in rest), strict=True)]
+        series.append(("기타", other, OTHER_COLOUR))
+    return stacked_bars(daily.days, series, width=width, height=height)

@@ -20,9 +20,10 @@ from flask import (
 )
 
 from suggester.errors import InputError, SearchIndexError
-from suggester.records.insights import KST, NO_CITATION, Insights, Window
+from suggester.records.insights import KST, NO_CITATION, SIDE_NAMES, SIDES, Insights, Window
+from suggester.records.voc import VocQueries
 from web.auth import ROLE_RANK, current_user, login_required
-from web.charts import OTHER_COLOUR, PALETTE, StackedChart, stacked_bars
+from web.charts import daily_types_chart
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
 
@@ -31,14 +32,13 @@ DEFAULT_DAYS = 30
 GAPS_SHOWN = 20
 EXAMPLES_SHOWN = 4
 RECENT_CORRECTIONS = 30
-CHART_SERIES = len(PALETTE)  # the rest of the types are drawn together as 기타
 VERDICT_NAMES = {"used": "그대로 사용", "edited": "수정 후 사용", "rejected": "사용 안 함"}
 # Spreadsheets run cells starting with these as formulas; customers write the inquiries.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _insights() -> Insights:
-    return Insights(current_app.extensions["suggester.store"])
+def _insights() -> VocQueries:
+    return VocQueries(current_app.extensions["suggester.store"])
 
 
 def _window() -> Window:
@@ -55,26 +55,31 @@ def _titles() -> dict[str, str]:
     return {chunk.article_id: chunk.title for chunk in chunks.values()}
 
 
-def _chart(window: Window, insights: Insights) -> StackedChart:
-    daily = insights.daily_types(window)
-    shown, rest = daily.categories[:CHART_SERIES], daily.categories[CHART_SERIES:]
-    series = [(c, daily.series(c), colour) for c, colour in zip(shown, PALETTE, strict=False)]
-    if rest:
-        other = [sum(values) for values in zip(*(daily.series(c) for c in rest), strict=True)]
-        series.append(("기타", other, OTHER_COLOUR))
-    return stacked_bars(window.days, series)
+def _can_edit() -> bool:
+    user = current_user()
+    return user is not None and user.role in ("editor", "admin")
+
+
+def _side() -> str | None:
+    """The side the figures are limited to (?side=buyer), or None for everyone."""
+    side = request.args.get("side")
+    return side if side in SIDES else None
 
 
 @bp.get("/")
 @login_required()
 def index():
-    window, insights, user = _window(), _insights(), current_user()
+    window, insights, side, user = _window(), _insights(), _side(), current_user()
     author = request.args.get("author")
-    gaps = insights.knowledge_gaps(window)
+    gaps = insights.knowledge_gaps(window, side=side)
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
-        summary=insights.summary(window), chart=_chart(window, insights),
-        trends=insights.trends(now=window.until), gaps=gaps[:GAPS_SHOWN], gap_total=len(gaps),
+        side=side, side_names=SIDE_NAMES, can_edit=_can_edit(),
+        disputes=insights.disputes(window),
+        summary=insights.summary(window),
+        chart=daily_types_chart(insights.daily_types(window, side=side)),
+        trends=insights.trends(now=window.until, side=side), gaps=gaps[:GAPS_SHOWN],
+        gap_total=len(gaps),
         examples_shown=EXAMPLES_SHOWN, acceptance=insights.acceptance(window),
         corrections=insights.corrections(window), titles=_titles(),
         verdict_names=VERDICT_NAMES, no_citation=NO_CITATION,

@@ -64,10 +64,15 @@ _VERDICTS = """verdicts AS (
                  GROUP BY suggestion_id))"""
 _TYPED = f"""WITH {_LATEST_CORRECTION},
 typed AS (
-    SELECT s.id, s.created_at, s.grounded, s.inquiry_masked, s.channel,
+    SELECT s.id, s.created_at, s.grounded, s.inquiry_masked, s.channel, s.audience,
            COALESCE({{first_correction}}, {{first_type}}, '{UNTYPED}') AS category
     FROM suggestions s LEFT JOIN latest_correction c ON c.suggestion_id = s.id
-    WHERE s.created_at >= :since AND s.created_at < :until)"""
+    WHERE s.created_at >= :since AND s.created_at < :until{{side_filter}})"""
+# The side an inquiry came from, as the analyzer (or the agent) logged it. The team sorts by
+# side first; 'unknown' stays its own side, so the sides always add up to the whole.
+SIDES = ("buyer", "seller", "unknown")
+SIDE_NAMES = {"buyer": "구매자", "seller": "판매자", "unknown": "구분 안 됨"}
+FALL_RATIO = 0.5  # this week at most half the earlier weekly average …
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +129,7 @@ class TypeTrend:
     this_week: int
     weekly_average: float
     rising: bool
+    falling: bool = False  # at most half its earlier weekly average: did a fix work?
 
     @property
     def ratio(self) -> float | None:
@@ -148,6 +154,7 @@ class GapGroup:
     last_seen: datetime
     first_seen: datetime
     channels: dict[str, int] = field(default_factory=dict)
+    suggestion_ids: list[str] = field(default_factory=list)  # in the order of `questions`
 
     @property
     def size(self) -> int:
@@ -225,8 +232,12 @@ class Insights:
         else:
             self._store, self._functions = database, database.sql_functions
 
-    def _sql(self, template: str) -> str:
-        return template.format(**self._functions)
+    def _sql(self, template: str, side: str | None = None) -> str:
+        """The query in this database's dialect, limited to one side when `side` is given."""
+        if side is not None and side not in SIDES:
+            raise ValueError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
+        side_filter = f" AND s.audience = '{side}'" if side else ""
+        return template.format(**self._functions, side_filter=side_filter)
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
@@ -260,11 +271,11 @@ class Insights:
         return Summary(suggestions=total, grounded=grounded, judged=judged, corrected=corrected,
                        verdicts={"used": used, "edited": edited, "rejected": rejected})
 
-    def daily_types(self, window: Window) -> DailyTypes:
+    def daily_types(self, window: Window, *, side: str | None = None) -> DailyTypes:
         """Count inquiries per local day and type (one type per inquiry, corrections first)."""
         sql = self._sql(_TYPED + """
             SELECT {local_day} AS day, category, COUNT(*) FROM typed
-            GROUP BY day, category""")
+            GROUP BY day, category""", side)
         with self._read() as db:
             rows = db.execute(sql, {**window.params(), "offset": _offset(window)}).fetchall()
         counts = {(date.fromisoformat(day), category): n for day, category, n in rows}
@@ -274,7 +285,7 @@ class Insights:
         categories = [c for c, _ in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]
         return DailyTypes(days=window.days, categories=categories, counts=counts)
 
-    def trends(self, *, now: datetime | None = None) -> Trends:
+    def trends(self, *, now: datetime | None = None, side: str | None = None) -> Trends:
         """Compare each type's last 7 days with its weekly average over the 4 weeks before."""
         until = _aware(now or datetime.now(UTC))
         week_start = until - timedelta(days=7)
@@ -282,7 +293,7 @@ class Insights:
         sql = self._sql(_TYPED + """
             SELECT category, COUNT(CASE WHEN created_at >= :week_start THEN 1 END),
                    COUNT(CASE WHEN created_at < :week_start THEN 1 END)
-            FROM typed GROUP BY category""")
+            FROM typed GROUP BY category""", side)
         with self._read() as db:
             rows = db.execute(sql, {**window.params(),
                                     "week_start": _stamp(week_start)}).fetchall()
@@ -292,11 +303,11 @@ class Insights:
         trends.sort(key=lambda t: (not t.rising, -t.this_week, -(t.ratio or 0), t.category))
         return Trends(baseline_weeks=weeks, rows=trends)
 
-    def knowledge_gaps(self, window: Window) -> list[GapGroup]:
+    def knowledge_gaps(self, window: Window, *, side: str | None = None) -> list[GapGroup]:
         """Group the inquiries no article answered (grounded: false) by wording."""
         sql = self._sql(_TYPED + """
-            SELECT inquiry_masked, created_at, channel, category FROM typed
-            WHERE grounded = 0 ORDER BY created_at DESC, id DESC LIMIT :limit""")
+            SELECT inquiry_masked, created_at, channel, category, id FROM typed
+            WHERE grounded = 0 ORDER BY created_at DESC, id DESC LIMIT :limit""", side)
         with self._read() as db:
             rows = db.execute(sql, {**window.params(), "limit": MAX_GAP_INQUIRIES}).fetchall()
         groups = group_similar([row[0] for row in rows])
@@ -394,10 +405,12 @@ def _tally_corrections(predicted: dict[str, int],
 
 def _trend(category: str, this_week: int, before: int, weeks: float) -> TypeTrend:
     average = before / weeks if weeks >= MIN_BASELINE_WEEKS else 0.0
-    rising = (weeks >= MIN_BASELINE_WEEKS and this_week >= RISE_MIN_COUNT
-              and this_week >= RISE_RATIO * average)
+    comparable = weeks >= MIN_BASELINE_WEEKS
+    rising = comparable and this_week >= RISE_MIN_COUNT and this_week >= RISE_RATIO * average
+    # The mirror of rising: an average worth the name, and this week at most half of it.
+    falling = comparable and average >= RISE_MIN_COUNT and this_week <= FALL_RATIO * average
     return TypeTrend(category=category, this_week=this_week, weekly_average=average,
-                     rising=rising)
+                     rising=rising, falling=falling)
 
 
 def _baseline_weeks(earliest: str | None, week_start: datetime) -> float:
@@ -408,12 +421,13 @@ def _baseline_weeks(earliest: str | None, week_start: datetime) -> float:
     return max(0.0, min(float(BASELINE_WEEKS), span / timedelta(weeks=1)))
 
 
-def _gap_group(rows: list[tuple[str, str, str, str]]) -> GapGroup:
+def _gap_group(rows: list[tuple[str, str, str, str, str]]) -> GapGroup:
     times = [datetime.fromisoformat(row[1]) for row in rows]
     category = Counter(row[3] for row in rows).most_common(1)[0][0]
     return GapGroup(questions=[row[0] for row in rows], category=category,
                     last_seen=max(times), first_seen=min(times),
-                    channels=dict(Counter(row[2] for row in rows)))
+                    channels=dict(Counter(row[2] for row in rows)),
+                    suggestion_ids=[row[4] for row in rows])
 
 
 def bigrams(text: str) -> frozenset[str]:

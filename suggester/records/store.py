@@ -228,6 +228,57 @@ _MIGRATIONS: tuple[tuple[str | _AppendOnly, ...], ...] = (
         # Every worker asks for the latest undo every few seconds (CorrectionMark).
         "CREATE INDEX feedback_by_undone_at ON feedback (undone_at)",
     ),
+    (
+        # Incidents raised from the inquiries themselves (suggester.records.incidents): each
+        # outage-like inquiry is a signal, linked to its incident once one opens; the events
+        # are the incident's timeline. One open incident per symptom, whichever worker or host
+        # saw the inquiry that crossed the threshold.
+        """CREATE TABLE incidents (
+            id {id},
+            symptom TEXT NOT NULL,
+            first_inquiry_at {timestamp} NOT NULL,
+            opened_at {timestamp} NOT NULL,
+            inquiries INTEGER NOT NULL DEFAULT 0,
+            notified_inquiries INTEGER NOT NULL DEFAULT 0,
+            peak_rate INTEGER NOT NULL DEFAULT 0,
+            peak_at {timestamp},
+            closed_at {timestamp},
+            closed_by TEXT,
+            resolution_note TEXT)""",
+        "CREATE UNIQUE INDEX incidents_one_open ON incidents (symptom) WHERE closed_at IS NULL",
+        """CREATE TABLE incident_signals (
+            suggestion_id TEXT PRIMARY KEY,
+            symptom TEXT NOT NULL,
+            outage INTEGER NOT NULL CHECK (outage IN (0, 1)),
+            created_at {timestamp} NOT NULL,
+            incident_id INTEGER REFERENCES incidents (id))""",
+        "CREATE INDEX incident_signals_by_symptom ON incident_signals (symptom, created_at)",
+        "CREATE INDEX incident_signals_by_incident ON incident_signals (incident_id, created_at)",
+        """CREATE TABLE incident_events (
+            id {id},
+            incident_id INTEGER NOT NULL REFERENCES incidents (id),
+            kind TEXT NOT NULL,
+            at {timestamp} NOT NULL,
+            detail TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id)",
+        # Feature requests (기능제안) grouped by meaning (suggester.records.features): each
+        # group keeps its centroid vector, the status an editor sets and the line drafts may
+        # say once it shipped.
+        """CREATE TABLE feature_groups (
+            id {id},
+            representative TEXT NOT NULL,
+            centroid_json TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT '접수'
+                CHECK (status IN ('접수', '검토중', '반영', '보류')),
+            announcement TEXT NOT NULL DEFAULT '',
+            updated_by TEXT,
+            created_at {timestamp} NOT NULL)""",
+        """CREATE TABLE feature_requests (
+            suggestion_id TEXT PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES feature_groups (id),
+            created_at {timestamp} NOT NULL)""",
+        "CREATE INDEX feature_requests_by_group ON feature_requests (group_id, created_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -603,6 +654,15 @@ class Store:
         `StoreBusy` after `timeout` seconds.
         """
         return self._db.exclusive(name, timeout)
+
+    def write_connection(self) -> AbstractContextManager[Connection]:
+        """One write transaction, for the records modules that keep their own queries."""
+        return self._write()
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        """The exception this database raises when a constraint refuses a row."""
+        return self._db.integrity_error
 
     def read_connection(self) -> AbstractContextManager[Connection]:
         """A connection for read-only queries written with `?` or `:name` placeholders."""

@@ -405,7 +405,9 @@ def test_an_old_database_is_migrated_on_open(target):
     Store(target).close()
     # Back to schema version 2: the migrations from 3 on are undone by hand.
     raw_sql(target, "DELETE FROM schema_version WHERE version >= 3")
-    for table in ("login_locks", "login_failures", "kb_revision", "api_tokens", "api_requests"):
+    for table in ("feature_requests", "feature_groups", "incident_events", "incident_signals",
+                  "incidents", "login_locks", "login_failures", "kb_revision", "api_tokens",
+                  "api_requests"):
         raw_sql(target, f"DROP TABLE {table}")
     raw_sql(target, "DROP INDEX feedback_by_undone_at")
     for column in ("author", "undone_by", "undone_at"):

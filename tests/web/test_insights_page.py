@@ -103,3 +103,26 @@ def test_unknown_exports_and_periods(agent):
     assert agent.get("/insights/export/users.csv").status_code == 404
     html = agent.get("/insights/?days=1000").get_data(as_text=True)
     assert 'aria-current="page">최근 30일' in html
+
+
+def test_the_insights_page_splits_by_side_and_links_the_weekly_summary(app, client):
+    add_users(app)
+    sign_in(client, "agent")
+    page = client.get("/insights/?side=seller").get_data(as_text=True)
+    assert 'aria-current="page">판매자' in page and 'id="voc-report"' in page
+    summary = client.get("/insights/voc/?week=2026-W49")
+    assert summary.status_code == 200 and "주간 VOC" in summary.get_data(as_text=True)
+    assert client.get("/insights/voc/?week=2026-W49&format=csv").mimetype == "text/csv"
+    assert client.get("/insights/voc/?week=someday").status_code == 400
+
+
+def test_the_insights_page_has_a_p2p_disputes_view(app, client):
+    add_users(app)
+    store = app.extensions["suggester.store"]
+    log_at(store, datetime.now(UTC), types=("사기·안전",), flags=("fraud",),
+           cited=("fraud-report",))
+    log_at(store, datetime.now(UTC), types=("사기·안전",), cited=("fraud-report",))
+    sign_in(client, "agent")
+    page = client.get("/insights/").get_data(as_text=True)
+    disputes = page.split('id="disputes"', 1)[1].split("</section>", 1)[0]
+    assert "사기·안전" in disputes and "50%" in disputes and "fraud-report" in disputes
