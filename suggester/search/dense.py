@@ -4,7 +4,7 @@ Chroma's HNSW search is approximate and its graph depends on the order vectors w
 on the dev golden set its top 60 differed from the exact top 60 for 19 of 146 inquiries, and
 two builds of the same KB (files listed in opposite orders) differed for 25; fusion reads all
 60, so the same KB ranked differently on two machines. At our sizes exact search is also the
-cheaper one: ~0.2 ms a query for 605 vectors against ~2.2 ms for Chroma's query. Chroma stays
+cheaper one: ~0.2 ms a query for 605 vectors against 1.4-1.9 ms for Chroma's query. Chroma stays
 the store of record: the vectors are read from it once per index generation, and a publish
 re-reads only the chunks it changed.
 """
