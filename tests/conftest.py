@@ -102,9 +102,19 @@ def make_settings(data_dir: Path, kb_dir: Path, **overrides: object) -> Settings
 
 @pytest.fixture(scope="session")
 def shipped_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of an index of the shipped KB, built once per test run (read-only for tests)."""
+    """Settings of an index of the shipped KB, built once per test run (read-only for tests).
+
+    Built with the article files listed in reverse order, and cold on a fresh clone (every
+    vector computed now): tests/test_determinism.py builds another one in order from the
+    vector cache and expects the same answers from both.
+    """
+    from suggester.search import index
+
     settings = make_settings(tmp_path_factory.mktemp("shipped-index"), SHIPPED_KB)
-    Indexer(settings).sync()
+    listing = index.discover
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "discover", lambda kb_dir: listing(kb_dir)[::-1])
+        Indexer(settings).sync()
     return settings
 
 

@@ -225,16 +225,15 @@ STARTING_GATE = [Threshold(metric=m, bound="min", value=v) for m, v in ISSUE_TAR
     Threshold(metric="suggestions.must_not_include_violations", bound="max", value=0)]
 
 
-def test_thresholds_file_keeps_the_agreed_targets_and_floors_below_them():
+def test_thresholds_file_keeps_the_agreed_targets_and_a_floor_for_each():
     path = ROOT / THRESHOLDS_PATH
     targets = {t.metric: t.value for t in load_targets(path)}
     assert targets == ISSUE_TARGETS
     floors = {(t.metric, t.bound): t.value for t in load_thresholds(path)}
     assert {metric for metric, _ in floors} >= set(ISSUE_TARGETS)
-    for (metric, bound), value in floors.items():
-        # A floor without an issue target (the served ranking, flags) only guards regressions.
-        if bound == "min" and metric in targets:
-            assert value <= targets[metric], metric
+    # A floor is the measured figure less one golden item's worth (issue 14), so once a
+    # target is met its floor may sit above it: the gate guards what was reached.
+    assert all(0 <= value <= 1 for (metric, bound), value in floors.items() if bound == "min")
     assert floors[("suggestions.internal_leaks", "max")] == 0  # never negotiable
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from suggester.knowledge.articles import ESCALATION, TAXONOMY
 from suggester.knowledge.chunks import Chunk
 from suggester.records.privacy import contains_personal_data
+from suggester.search.precision import SCORE_DECIMALS, comparable
 
 if TYPE_CHECKING:
     from suggester.search.retrieve import RetrievalResult
@@ -483,7 +484,7 @@ class _Knowledge:
         scores = self.log_likelihood[:, columns].sum(axis=1)
         posterior = np.exp(scores - scores.max())
         posterior /= posterior.sum()
-        best = int(posterior.argmax())
+        best = int(np.round(posterior, SCORE_DECIMALS).argmax())  # a tie: TAXONOMY order
         return TAXONOMY[best], float(posterior[best])
 
 
@@ -615,12 +616,15 @@ class Analyzer:
                 continue
             shared = set(self.tokenizer(text)) & set(self.tokenizer(top.text))
             spans = [Span(start=i, end=i + len(word), text=word)
-                     for word in sorted(shared, key=text.find) if (i := text.find(word)) >= 0]
+                     for word in sorted(shared, key=lambda w: (text.find(w), w))
+                     if (i := text.find(word)) >= 0]
             raised[name] = spans or [Span(start=0, end=len(text), text=text)]
         return raised
 
     def _types(self, text: str, kb: _Knowledge, scores: dict[str, float]) -> list[TypeScore]:
-        ordered = sorted(((s, c) for c, s in scores.items() if s > 0), reverse=True)
+        # Compared at the stated precision; equal scores keep the category order they always
+        # had (the later name first).
+        ordered = sorted(((comparable(s), c) for c, s in scores.items() if s > 0), reverse=True)
         if not ordered:
             return []
         # Confidence is a category's share of the votes, shrunk when the votes are few and weak.
@@ -652,8 +656,9 @@ class Analyzer:
         found: list[tuple[float, str]] = []
         for clause in clauses:
             guess = kb.classify(self.tokenizer(clause))
-            if guess and guess[0] != first and guess[1] >= _CLAUSE_MIN and scores.get(guess[0]):
-                found.append((guess[1], guess[0]))
+            if guess and guess[0] != first and comparable(guess[1]) >= _CLAUSE_MIN \
+                    and scores.get(guess[0]):
+                found.append((comparable(guess[1]), guess[0]))
         if not found:
             return None
         posterior, category = max(found)
@@ -683,9 +688,10 @@ def _neighbour_votes(memory: _Memory, query_vector: np.ndarray,
     meaning = np.clip((cosine - _KNN_FLOOR) / (1 - _KNN_FLOOR), 0.0, 1.0)
     words = np.array([len(tokens & other) / len(tokens | other) if tokens | other else 0.0
                       for other in memory.tokens])
-    similarity = np.sqrt(meaning * words)
+    similarity = np.round(np.sqrt(meaning * words), SCORE_DECIMALS)
     votes: dict[str, float] = defaultdict(float)
-    for index in np.argsort(-similarity)[:_KNN_NEIGHBOURS]:
+    # Stable: equally similar corrections count in the order they were learned.
+    for index in np.argsort(-similarity, kind="stable")[:_KNN_NEIGHBOURS]:
         strength = float(similarity[index])
         if strength < _KNN_MIN:
             break

@@ -62,7 +62,9 @@ class Anticipator:
             return []
         primary = retrieval.passages[0].article_id
         matched = list(dict.fromkeys(p.article_id for p in retrieval.passages))[:3]
-        together = [a for a, _ in (asked_together or {}).get(primary, Counter()).most_common(3)]
+        counts = (asked_together or {}).get(primary, Counter())
+        # Most asked first; equal counts by article id, not by which was asked first.
+        together = sorted(counts, key=lambda a: (-counts[a], a))[:3]
         sources = [(a, "matched") for a in matched]
         sources += [(a, "related") for a in self._related.get(primary, [])]
         sources += [(a, "asked-together") for a in together]

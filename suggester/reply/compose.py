@@ -22,6 +22,7 @@ from suggester.knowledge.chunks import Chunk
 from suggester.reply.draft import PLACEHOLDER, Citation, Draft, Sentence
 from suggester.reply.textsim import bigram_share
 from suggester.reply.tone import for_reading_aloud, to_formal
+from suggester.search.precision import comparable
 from suggester.search.retrieve import RetrievalResult
 
 CHANNELS = ("chat", "board", "phone")
@@ -201,10 +202,11 @@ class Composer:
         words = set(self._tokenizer(inquiry)) - set(self._tokenizer(said))
         scored = []
         for chunk, sentence, item, sentence_words in self._sentences_of(primary):
-            score = sum(self._idf.get(w, 0.0) for w in words & sentence_words)
+            # Summed exactly: a set's order changes with each process's string hashes.
+            score = comparable(math.fsum(self._idf.get(w, 0.0) for w in words & sentence_words))
             if score >= ASKED_MIN_SCORE:
                 scored.append((score, chunk, sentence, item))
-        scored.sort(key=lambda entry: -entry[0])
+        scored.sort(key=lambda entry: -entry[0])  # stable: equal scores in article order
         picked: list[tuple[Chunk, str, bool]] = []
         for _, chunk, sentence, item in scored:
             if len(picked) == MAX_ASKED_SENTENCES:

@@ -1,4 +1,5 @@
-"""From chunks to ranked passages: embedding engines, Kiwi + BM25, the index, hybrid retrieval.
+"""From chunks to ranked passages: embedding engines, Kiwi + BM25, the index, exact dense search,
+hybrid retrieval.
 
 Imports only `knowledge` (and `settings`, `errors`); never `records`.
 """

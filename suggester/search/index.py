@@ -191,8 +191,11 @@ class Indexer:
                 [c for c in desired.values() if c.article_id in changed]
             _count_changes(report, desired, candidates,
                            _held_before(in_chroma, stored, desired, changed))
-            to_write = [c for c in candidates
-                        if belongs_in_chroma(c) and in_chroma.get(c.id) != c.fingerprint]
+            # In id order, whatever order the files were listed in: Chroma then holds the
+            # same collection, written the same way, on every machine.
+            to_write = sorted((c for c in candidates
+                               if belongs_in_chroma(c) and in_chroma.get(c.id) != c.fingerprint),
+                              key=lambda c: c.id)
             # An internal chunk found in Chroma was put there by an older version: it goes too.
             stale = [i for i in in_chroma
                      if i not in desired or not belongs_in_chroma(desired[i])]
@@ -248,7 +251,7 @@ class Indexer:
                  progress: bool) -> dict[str, np.ndarray]:
         hashes = {c.content_hash: c.embed_text for c in chunks}
         cached = self._cache.vectors(MODEL_NAME, hashes)
-        missing = [h for h in hashes if h not in cached]
+        missing = sorted(h for h in hashes if h not in cached)  # batches independent of listing
         if missing:
             texts = [hashes[h] for h in missing]
             with _progress_bar(len(texts), "embedding", progress) as advance:

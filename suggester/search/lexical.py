@@ -9,6 +9,7 @@ followed by its unit is also kept whole (3영업일), because policies are told 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import unicodedata
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+
+from suggester.search.precision import SCORE_DECIMALS
 
 TOKENIZER_VERSION = "kiwi-content-v2"
 CONTENT_TAGS = frozenset({
@@ -101,6 +104,9 @@ class LexicalIndex:
         self.chunk_ids = list(chunk_ids)
         self._model = model
         self._position = {chunk_id: i for i, chunk_id in enumerate(self.chunk_ids)}
+        # Each position's place in chunk-id order: equal scores are returned in that order.
+        self._id_order = np.argsort(np.argsort(np.array(self.chunk_ids, dtype=object),
+                                               kind="stable"), kind="stable")
 
     @classmethod
     def build(cls, chunk_ids: Sequence[str], token_lists: Sequence[list[str]]) -> LexicalIndex:
@@ -115,19 +121,16 @@ class LexicalIndex:
         return len(self.chunk_ids)
 
     def search(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
-        """The best `k` chunks for the query tokens, best first; zero scores are dropped."""
+        """The best `k` chunks for the query tokens, best first; zero scores are dropped.
+
+        Scores are compared at SCORE_DECIMALS and equal ones fall in chunk-id order (bm25s'
+        own top-k leaves the order of equal scores, and which of them make the cut, open)."""
         if self._model is None or not tokens:
             return []
-        k = min(k, len(self.chunk_ids))
-        known = [t for t in tokens if t in self._model.vocab_dict]
-        if not known:
-            return []
-        documents, scores = self._model.retrieve([known], k=k, show_progress=False,
-                                                 n_threads=1)
-        return [
-            (self.chunk_ids[int(doc)], float(score))
-            for doc, score in zip(documents[0], scores[0], strict=True) if score > 0
-        ]
+        scores = np.round(self.scores(tokens).astype(np.float64), SCORE_DECIMALS)
+        matching = np.flatnonzero(scores > 0)
+        order = matching[np.lexsort((self._id_order[matching], -scores[matching]))][:k]
+        return [(self.chunk_ids[i], float(scores[i])) for i in order]
 
     def unseen_share(self, tokens: list[str]) -> float:
         """IDF-weighted share of the query's tokens that appear nowhere in the index.
@@ -157,15 +160,17 @@ class LexicalIndex:
         indptr = self._model.scores["indptr"]
         indices = self._model.scores["indices"]
         total = len(self.chunk_ids)
-        whole = counted = 0.0
-        for token in set(tokens):
+        weights, counted = [], []
+        # Sorted and summed exactly: a set's order changes with each process's string hashes.
+        for token in sorted(set(tokens)):
             column = self._model.vocab_dict.get(token)
             documents = (indices[0:0] if column is None
                          else indices[indptr[column]:indptr[column + 1]])
-            weight = float(np.log((total + 1) / (len(documents) + 0.5)))
-            whole += weight
-            counted += weight if counts(documents) else 0.0
-        return counted / whole if whole else 0.0
+            weight = math.log((total + 1) / (len(documents) + 0.5))
+            weights.append(weight)
+            counted.append(weight if counts(documents) else 0.0)
+        whole = math.fsum(weights)
+        return math.fsum(counted) / whole if whole else 0.0
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk, in `chunk_ids` order."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from suggester.errors import ChromaUnavailable, InputError, SearchIndexError
 from suggester.knowledge.chunks import Chunk
+from suggester.search.dense import DenseVectors
 from suggester.search.embedding import E5Embedding, shared_embedder
 from suggester.search.index import (
     generation_dir,
@@ -35,6 +36,7 @@ from suggester.search.lexical import (
     shared_tokenizer,
     whitespace_tokens,
 )
+from suggester.search.precision import comparable
 from suggester.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ class _Snapshot:
     whitespace: LexicalIndex | None
     internal_by_article: dict[str, list[Chunk]]
     customer_ids_by_article: dict[str, set[str]]
+    dense: DenseVectors | None = None  # read from Chroma at the first dense query
 
 
 class Retriever:
@@ -224,6 +227,8 @@ class Retriever:
         self._collection: Any = None
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
+        self._dense_lock = threading.Lock()
+        self._last_dense: DenseVectors | None = None  # reused in part by the next generation
         self.confidence_threshold = confidence_threshold
 
     # -- loading ------------------------------------------------------------------------------
@@ -253,6 +258,20 @@ class Retriever:
             else:
                 customer.setdefault(chunk.article_id, set()).add(chunk.id)
         return _Snapshot(generation, chunks, lexical, None, internal, customer)
+
+    def _dense_vectors(self, snapshot: _Snapshot) -> DenseVectors:
+        """The snapshot's vectors, read from Chroma once (a failed read is retried next time,
+        so a query while Chroma is down degrades to BM25 and recovers when it is back)."""
+        if snapshot.dense is None:
+            with self._dense_lock:
+                if snapshot.dense is None:
+                    wanted = {i: c.fingerprint for i, c in snapshot.chunks.items()
+                              if not c.internal}
+                    vectors = DenseVectors.load(self.collection(), wanted, self._last_dense)
+                    object.__setattr__(snapshot, "dense", vectors)
+                    self._last_dense = vectors
+        assert snapshot.dense is not None
+        return snapshot.dense
 
     def _whitespace_index(self, snapshot: _Snapshot) -> LexicalIndex:
         # Only the benchmark's baseline needs it, so it is built on first use.
@@ -308,7 +327,7 @@ class Retriever:
         confidence = 0.0 if not passages else (
             self._lexical_confidence(query, lexical, snapshot) if degraded
             else self._confidence(query, dense, lexical, articles[0], snapshot))
-        grounded = bool(passages) and confidence >= self.confidence_threshold
+        grounded = bool(passages) and comparable(confidence) >= self.confidence_threshold
         reason = "" if grounded else (
             "no published passage matches this inquiry" if not passages else
             f"best passage confidence {confidence:.3f} is below "
@@ -370,17 +389,11 @@ class Retriever:
 
     def _dense(self, query: str, snapshot: _Snapshot,
                query_vector: np.ndarray | None) -> list[tuple[Chunk, float]]:
+        vectors = self._dense_vectors(snapshot)
         vector = self.embedder.query_vector(query) if query_vector is None else query_vector
-        # Asking Chroma for distances only: documents and metadata are already in memory,
-        # and fetching them costs ~16 ms a query (LlamaIndex's query always fetches them).
-        found = self.collection().query(query_embeddings=[vector.tolist()],
-                                        n_results=CANDIDATES, include=["distances"])
-        results = []
-        for chunk_id, distance in zip(found["ids"][0], found["distances"][0], strict=True):
-            chunk = snapshot.chunks.get(chunk_id)
-            if chunk is not None:
-                results.append((chunk, 1.0 - float(distance)))  # cosine distance → similarity
-        return results
+        # Exact, not Chroma's approximate HNSW: see suggester/search/dense.py.
+        return [(snapshot.chunks[i], similarity)
+                for i, similarity in vectors.search(vector, CANDIDATES)]
 
     def _internal_notes(self, snapshot: _Snapshot, articles: list[str],
                         day: dt.date) -> list[Passage]:
@@ -413,9 +426,13 @@ def _lexical(index: LexicalIndex, tokens: list[str],
 
 def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
           system: str) -> tuple[list[Passage], dict[str, float]]:
-    """Rank chunks by their article's fused score, then by their own; best first."""
+    """Rank chunks by their article's fused score, then by their own; best first.
+
+    Sums are exact (`math.fsum`), so they do not depend on the order of their terms, and
+    ties at the stated precision fall to the article id, then the chunk id (see precision.py).
+    """
     entries: dict[str, dict[str, Any]] = {}
-    article_scores: dict[str, float] = {}
+    contributions: dict[str, list[float]] = {}
     for key, candidates in (("dense", dense), ("lexical", lexical)):
         seen: dict[str, int] = {}
         for rank, (chunk, value) in enumerate(candidates, start=1):
@@ -424,28 +441,26 @@ def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
             entry["dense_similarity" if key == "dense" else "lexical_score"] = value
             nth = seen[chunk.article_id] = seen.get(chunk.article_id, 0) + 1
             if nth <= RRF_DEPTH:
-                article_scores[chunk.article_id] = article_scores.get(chunk.article_id, 0.0) \
-                    + RRF_DECAY ** (nth - 1) / (RRF_K + rank)
+                contributions.setdefault(chunk.article_id, []).append(
+                    RRF_DECAY ** (nth - 1) / (RRF_K + rank))
+    article_scores = {a: math.fsum(terms) for a, terms in contributions.items()}
     passages = []
     for entry in entries.values():
-        own = sum(1.0 / (RRF_K + entry[f"{key}_rank"]) for key in ("dense", "lexical")
-                  if entry.get(f"{key}_rank"))
+        own = math.fsum(1.0 / (RRF_K + entry[f"{key}_rank"]) for key in ("dense", "lexical")
+                        if entry.get(f"{key}_rank"))
         if system == "dense":
             own = entry["dense_similarity"]
         elif system in ("bm25-kiwi", "bm25-whitespace"):
             own = entry["lexical_score"]
-        passages.append((article_scores[entry["chunk"].article_id], own,
-                         Passage(score=own, **entry)))
+        passages.append(Passage(score=own, **entry))
     if system != "hybrid":
         # A single retriever ranks articles by their best chunk, as a plain search would.
-        passages.sort(key=lambda item: item[1], reverse=True)
+        passages.sort(key=lambda p: (-comparable(p.score), p.article_id, p.chunk.id))
         best: dict[str, float] = {}
-        for _, own, passage in passages:
-            best.setdefault(passage.article_id, own)
-        article_scores = best
-    else:
-        passages.sort(key=lambda item: (item[0], item[1]), reverse=True)
-    return [passage for _, _, passage in passages], article_scores
+        for passage in passages:
+            best.setdefault(passage.article_id, passage.score)
+        return passages, best
+    return _by_article_score(passages, article_scores), article_scores
 
 
 def _prefer(ranked: list[Passage], article_scores: dict[str, float],
@@ -459,9 +474,10 @@ def _prefer(ranked: list[Passage], article_scores: dict[str, float],
 
 
 def _by_article_score(passages: list[Passage], scores: dict[str, float]) -> list[Passage]:
-    """Passages ordered by their article's score, then by their own; best first."""
-    return sorted(passages, key=lambda p: (scores.get(p.article_id, 0.0), p.score),
-                  reverse=True)
+    """Passages ordered by their article's score, then by their own; best first. Scores are
+    compared at the stated precision; ties fall to the article id, then the chunk id."""
+    return sorted(passages, key=lambda p: (-comparable(scores.get(p.article_id, 0.0)),
+                                           p.article_id, -comparable(p.score), p.chunk.id))
 
 
 def _top_passages(ranked: list[Passage], k: int) -> list[Passage]:
