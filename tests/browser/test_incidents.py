@@ -47,9 +47,11 @@ def test_a_replayed_outage_opens_one_incident_shown_in_every_console(browser, ou
     editor_context, editor, editor_errors = console(browser, outage_server, "editor")
     try:
         assert agent.locator("#incident-banner").is_hidden()
+        # The page's requests share its session, so writes carry its CSRF token (web/access.py).
+        csrf = {"X-CSRF-Token": agent.locator('meta[name="csrf-token"]').get_attribute("content")}
         first_inquiry = time.monotonic()
         for n in range(outage_server.app.extensions["suggester.settings"].incident_threshold):
-            response = agent.request.post("/api/suggest", data={
+            response = agent.request.post("/api/suggest", headers=csrf, data={
                 "inquiry": PAYMENT_OUTAGE[n % len(PAYMENT_OUTAGE)]})
             assert response.ok
         opened = time.monotonic()
@@ -66,7 +68,7 @@ def test_a_replayed_outage_opens_one_incident_shown_in_every_console(browser, ou
         screenshot(editor, "incident-banner")
 
         # The live count: one more matching inquiry, and the other console sees 7.
-        agent.request.post("/api/suggest", data={"inquiry": "결제가 계속 실패해요"})
+        agent.request.post("/api/suggest", headers=csrf, data={"inquiry": "결제가 계속 실패해요"})
         editor.locator("#incident-banner .incident-facts[data-count='7']").wait_for(
             timeout=BANNER_SECONDS * 1000)
 

@@ -14,7 +14,7 @@ from suggester.knowledge.lint import ERROR, lint_kb
 from suggester.records.features import FeatureRecords
 from web import create_app
 
-from conftest import add_users, form_token, sign_in
+from conftest import add_token, add_users, bearer, form_token, sign_in
 
 FOLDERS = ("찜 목록을 폴더별로 정리할 수 있는 기능을 추가해 주세요",
            "찜 목록 폴더 기능 생기면 좋겠어요 건의합니다")
@@ -27,11 +27,14 @@ def handoff_app(served_kb, tmp_path):
     app = create_app({"TESTING": True},
                      settings=replace(served_kb, database=tmp_path / "app.sqlite3"))
     add_users(app)
+    app.config["AGENT_TOKEN"] = add_token(app, "handoff-agent")
     return app
 
 
 def suggest(client, inquiry: str) -> dict:
-    response = client.post("/api/suggest", json={"inquiry": inquiry})
+    """Ask as an agent's API token would, whoever the client is signed in as."""
+    token = client.application.config["AGENT_TOKEN"]
+    response = client.post("/api/suggest", json={"inquiry": inquiry}, headers=bearer(token))
     assert response.status_code == 200
     return response.get_json()
 

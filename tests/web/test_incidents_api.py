@@ -7,16 +7,16 @@ import pytest
 from suggester.evaluation.incidents import PAYMENT_OUTAGE
 from suggester.settings import load_settings
 
-from conftest import add_users, sign_in
+from conftest import add_users, console_csrf, sign_in
 
 THRESHOLD = load_settings(environ={}).incident_threshold
 
 
 @pytest.fixture
-def outage(app, client):
+def outage(app, api_client):
     """A payment outage replayed through /api/suggest until an incident opens."""
     add_users(app)
-    replies = [client.post("/api/suggest",
+    replies = [api_client.post("/api/suggest",
                            json={"inquiry": PAYMENT_OUTAGE[n % len(PAYMENT_OUTAGE)]})
                for n in range(THRESHOLD)]
     assert all(r.status_code == 200 for r in replies)
@@ -27,7 +27,8 @@ def outage(app, client):
     return replies
 
 
-def test_a_replayed_outage_opens_one_incident_with_every_inquiry_linked(outage, client):
+def test_a_replayed_outage_opens_one_incident_with_every_inquiry_linked(outage, api_client):
+    client = api_client
     incidents = client.get("/api/incidents").get_json()["incidents"]
     assert len(incidents) == 1
     incident = incidents[0]
@@ -39,7 +40,8 @@ def test_a_replayed_outage_opens_one_incident_with_every_inquiry_linked(outage, 
     assert [e["kind"] for e in detail["timeline"]][:2] == ["first_inquiry", "opened"]
 
 
-def test_while_open_matching_inquiries_get_the_holding_reply(outage, client):
+def test_while_open_matching_inquiries_get_the_holding_reply(outage, api_client):
+    client = api_client
     reply = client.post("/api/suggest", json={"inquiry": "결제가 계속 실패해요 왜 이래요",
                                               "customer_name": "김민지"}).get_json()
     assert reply["incident"]["symptom"] == "결제 오류"
@@ -52,15 +54,16 @@ def test_while_open_matching_inquiries_get_the_holding_reply(outage, client):
     assert count == THRESHOLD + 1  # the live count took the matching inquiry
 
 
-def test_only_editors_close_and_then_drafts_say_it_is_fixed(outage, app, client):
-    incident_id = client.get("/api/incidents").get_json()["incidents"][0]["id"]
+def test_only_editors_close_and_then_drafts_say_it_is_fixed(outage, app, client, api_client):
+    incident_id = api_client.get("/api/incidents").get_json()["incidents"][0]["id"]
     note = "오후 3시 10분부터 카드 결제가 정상적으로 돼요. 다시 시도해 주세요."
     assert client.post(f"/api/incidents/{incident_id}/close",
                        json={"resolution_note": note}).status_code == 401
     sign_in(client, "agent")
-    assert client.post(f"/api/incidents/{incident_id}/close",
-                       json={"resolution_note": note}).status_code == 403
+    assert client.post(f"/api/incidents/{incident_id}/close", json={"resolution_note": note},
+                       headers={"X-CSRF-Token": console_csrf(client)}).status_code == 403
     sign_in(client, "editor")
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = console_csrf(client)
     missing = client.post(f"/api/incidents/{incident_id}/close", json={"resolution_note": " "})
     assert missing.status_code == 400 and missing.get_json()["error"] == "missing_resolution_note"
     closed = client.post(f"/api/incidents/{incident_id}/close", json={"resolution_note": note})
