@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from suggester.knowledge.articles import ESCALATION, TAXONOMY
+from suggester.knowledge.articles import ARTICLE_TYPES, ESCALATION, RISK_FLAGS, TAXONOMY
 from suggester.knowledge.chunks import Chunk
 from suggester.records.privacy import contains_personal_data
 
@@ -42,34 +42,20 @@ if TYPE_CHECKING:
 AUDIENCES = ("buyer", "seller", "unknown")
 URGENCIES = ("normal", "high", "critical")
 SENTIMENTS = ("calm", "frustrated", "angry")
-FLAGS = ("off_platform", "fraud", "counterfeit", "personal_data", "legal_threat", "outage",
-         "repeated_contact")
+FLAGS = RISK_FLAGS
 
-# The KB article whose `## 에스컬레이션` rule each flag follows.
-FLAG_ARTICLES: dict[str, str | None] = {
-    "off_platform": "off-platform-payment",
-    "fraud": "fraud-report",
-    "counterfeit": "counterfeit-policy",
-    "personal_data": "personal-data",
-    "legal_threat": "legal-threat-complaint",
-    "outage": "outage-response",
-    "repeated_contact": "repeated-contact",
-}
-
-# A flag the cue rules missed is raised when the KB agrees: the retrieval is grounded, its first
-# passage belongs to one of these articles, and the analyzer's first type is that article's
-# category. Cue rules cannot list every way to say "송금으로 하자" or "하얀 화면만 나와요"; on
-# fresh dev items the cues alone caught 6 of 11 off-platform and 3 of 9 outage messages.
-KB_FLAG_ARTICLES: dict[str, frozenset[str]] = {
-    "off_platform": frozenset({"off-platform-payment", "off-platform-fraud-victim"}),
-    "outage": frozenset({"outage-response", "site-down-cannot-pay", "outage-missed-deadline"}),
-    "fraud": frozenset({"fraud-report"}),
-}
-
-
-def flagged_articles(flags: Iterable[str]) -> frozenset[str]:
-    """The articles that handle the raised risk flags (the draft should follow their policy)."""
-    return frozenset(a for name in flags for a in KB_FLAG_ARTICLES.get(name, ()))
+# Which articles handle which flag is the KB's: each article lists them in `handles_flags`
+# (kb/README.md). A flag carries the `## 에스컬레이션` rule of the first of them by type
+# (policy, then faq, then exception; lint refuses a tie).
+#
+# A topic flag the cue rules missed is raised when the KB agrees: the retrieval is grounded, its
+# first passage belongs to an article that handles the flag, and the analyzer's first type is
+# that article's category. Cue rules cannot list every way to say "송금으로 하자" or "하얀
+# 화면만 나와요"; on fresh dev items the cues alone caught 6 of 11 off-platform and 3 of 9
+# outage messages. Only flags about the message's topic qualify: an article about personal data
+# ranking first does not mean the message contains any.
+KB_RAISED_FLAGS = ("off_platform", "outage", "fraud")
+_TYPE_RANK = {article_type: rank for rank, article_type in enumerate(ARTICLE_TYPES)}
 
 
 # Scoring weights, measured on eval/golden/dev.jsonl (see the module docstring for signals).
@@ -431,6 +417,9 @@ class _Knowledge:
 
     categories: dict[str, str] = field(default_factory=dict)
     escalations: dict[str, Escalation] = field(default_factory=dict)
+    # flag -> the articles that handle it (front matter `handles_flags`), and its owner
+    flag_articles: dict[str, frozenset[str]] = field(default_factory=dict)
+    flag_owners: dict[str, str] = field(default_factory=dict)
     vocabulary: dict[str, int] = field(default_factory=dict)
     log_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((len(TAXONOMY), 0)))
 
@@ -456,6 +445,7 @@ class _Knowledge:
             escalations[article_id] = Escalation(
                 article_id=article_id, chunk_id=parts[0].id,
                 text="\n".join(c.text for c in parts))
+        flag_articles, flag_owners = _flag_handlers(chunks)
         vocabulary = {word: i for i, word in enumerate(sorted(counts))}
         matrix = np.zeros((len(TAXONOMY), len(vocabulary)))
         for word, column in vocabulary.items():
@@ -464,7 +454,9 @@ class _Knowledge:
         # Multinomial naive Bayes with additive smoothing: log P(word | category).
         smoothed = matrix + _LEXICON_ALPHA
         log_likelihood = np.log(smoothed / smoothed.sum(axis=1, keepdims=True))
-        return cls(categories, escalations, vocabulary, log_likelihood)
+        return cls(categories=categories, escalations=escalations, vocabulary=vocabulary,
+                   log_likelihood=log_likelihood, flag_articles=flag_articles,
+                   flag_owners=flag_owners)
 
     def classify(self, tokens: Iterable[str]) -> tuple[str, float] | None:
         """The category a clause's words point to, with its posterior (uniform prior)."""
@@ -476,6 +468,17 @@ class _Knowledge:
         posterior /= posterior.sum()
         best = int(posterior.argmax())
         return TAXONOMY[best], float(posterior[best])
+
+
+def _flag_handlers(chunks: Iterable[Chunk]) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """Each flag's handling articles, and the one whose escalation rule it carries."""
+    handlers: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    for chunk in chunks:
+        for name in filter(None, chunk.handles_flags.split(",")):
+            handlers[name].add((_TYPE_RANK.get(chunk.type, len(_TYPE_RANK)), chunk.article_id))
+    articles = {name: frozenset(a for _, a in found) for name, found in handlers.items()}
+    owners = {name: min(found)[1] for name, found in handlers.items()}
+    return articles, owners
 
 
 class Analyzer:
@@ -507,6 +510,12 @@ class Analyzer:
         chunks missing from it are tokenized here.
         """
         self._kb = _Knowledge.build(list(chunks), self.tokenizer, tokens or {})
+
+    def flagged_articles(self, flags: Iterable[str]) -> frozenset[str]:
+        """The articles that handle the raised topic flags (the draft should follow them)."""
+        handlers = self._kb.flag_articles
+        return frozenset(a for name in flags if name in KB_RAISED_FLAGS
+                         for a in handlers.get(name, ()))
 
     @property
     def learned(self) -> int:
@@ -574,7 +583,7 @@ class Analyzer:
         for rank, passage in enumerate(passages):
             scores[passage.chunk.category] += trust * (1 - _RANK_DECAY) * _RANK_DECAY ** rank
         for name in risks:
-            category = kb.categories.get(FLAG_ARTICLES[name] or "")
+            category = kb.categories.get(kb.flag_owners.get(name, ""))
             if category:
                 scores[category] += _FLAG_WEIGHTS[name]
         if _SUGGESTION_CUES.search(text):
@@ -587,14 +596,14 @@ class Analyzer:
 
     def _kb_risks(self, text: str, kb: _Knowledge, retrieval: RetrievalResult | None,
                   types: list[TypeScore], risks: Mapping[str, list[Span]]) -> dict[str, list[Span]]:
-        """Flags the KB raises (see KB_FLAG_ARTICLES), with the inquiry's words the flag's
+        """Flags the KB raises (see KB_RAISED_FLAGS), with the inquiry's words the flag's
         article shares as evidence."""
         if retrieval is None or not retrieval.grounded or not retrieval.passages or not types:
             return {}
         top = retrieval.passages[0].chunk
         raised: dict[str, list[Span]] = {}
-        for name, articles in KB_FLAG_ARTICLES.items():
-            if name in risks or top.article_id not in articles \
+        for name in KB_RAISED_FLAGS:
+            if name in risks or top.article_id not in kb.flag_articles.get(name, ()) \
                     or kb.categories.get(top.article_id) != types[0].category:
                 continue
             if name == "outage" and _OUTAGE_PAST.search(text) and not _OUTAGE_NOW.search(text):
@@ -648,7 +657,7 @@ class Analyzer:
 
 def _flag(kb: _Knowledge, name: str, risks: dict[str, list[Span]], text: str) -> RiskFlag:
     """The flag with the escalation rule of its article, or of a more specific one."""
-    article_id = FLAG_ARTICLES[name]
+    article_id = kb.flag_owners.get(name)
     for cue, specific in _SPECIFIC_ARTICLES.get(name, ()):
         raised = cue in risks if isinstance(cue, str) else cue.search(text) is not None
         if raised and specific in kb.escalations:

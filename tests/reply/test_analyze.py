@@ -254,3 +254,22 @@ def test_analyze_is_safe_from_many_threads_while_learning(new_analyzer, shipped_
 def test_analysis_costs_a_few_milliseconds_beyond_the_embedding(analyze):
     result = analyze("택배가 일주일째 안 와요ㅠㅠ 분실된 건 아닌가요? 환불은 받을 수 있어요?")
     assert sum(result.timings_ms.values()) < 50
+
+
+def test_the_kb_says_which_article_handles_a_flag(shipped_settings, shipped_retriever, analyze):
+    """Moving `handles_flags` to another article moves the flag's escalation rule with it."""
+    from dataclasses import replace
+
+    def moved(chunk):
+        if chunk.article_id == "off-platform-payment":
+            return replace(chunk, handles_flags="")
+        return chunk
+
+    chunks = [moved(c) for c in load_chunks(shipped_settings)]
+    edited = Analyzer(tokenizer=shipped_retriever.tokenizer, embedder=shipped_retriever.embedder,
+                      chunks=chunks, chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+    text = "카톡으로 연락주시면 계좌로 보내드릴게요"
+    assert analyze(text).flag("off_platform").escalation.article_id == "off-platform-payment"
+    flag = analyze(text, using=edited).flag("off_platform")
+    assert flag.escalation.article_id == "off-platform-fraud-victim"
+    assert flag.escalation.text == escalation_text("off-platform-fraud-victim")
