@@ -237,6 +237,58 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(문의|연락|전화)\s*(한|했)\s*(게|것이|지가)\s*(몇|벌써)"),
 }
 
+# The same risks in words dev never used, written from each risk's general vocabulary (other
+# trading apps and messengers, banks, institutions, error screens) and tuned on
+# eval/golden/flags-dev.jsonl and dev, not on the fresh set: dev's own recall was already 1.0.
+# 무통장입금 alone is not a risk (it is one of our payment methods), nor is "해킹당한 것 같아요".
+_BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
+    "off_platform": _cues(
+        r"(번개\s*장터|번장|당근(\s*마켓)?|중고\s*나라|위챗|위쳇|왓츠앱|페이스북|페북|트위터)\s*"
+        r"(으로|로|에서)\s*(옮기|옮겨|넘어|거래|사|팔|결제|주문|얘기|연락|다시|올릴)",
+        r"(위챗|위쳇|왓츠앱|텔레그램|라인)\s*(아이디|ID|주소)", r"해외\s*송금",
+        r"(본인|자기|자기네|판매자|구매자)\s*(명의\s*)?(은행|통장|계좌)\s*(으로|로|에)",
+        r"(?<!정산)(?<!환불)(은행|통장|계좌)\s*(으로|로)\s*(바로|그냥|직접|먼저)?\s*(쏴|넣어|보내)",
+        r"(계좌|통장)\s*(번호)?\s*(를|을)?\s*(적어|알려|남겨|올려)\s*(주|줬)",
+        r"(이체|송금)\s*(로|으로)\s*(하재|하자|해\s*달|하면)",
+        r"(현금|현찰)\s*(으로|을|를)?\s*(주고\s*받|드리|주|받|거래|결제)",
+        r"만나(서|면)\s*.{0,15}(돈|현금|현찰|값)\s*(을|를)?\s*(드리|드린|주|줄|받)",
+        r"(쇼핑몰|스마트\s*스토어|스토어|개인\s*사이트)\s*(링크|주소)",
+        r"(앱|어플)?\s*밖에서\s*(연락|거래|만나|얘기|결제)",
+        r"(?<![가-힣])(폰|전화|휴대폰|핸드폰)?\s*번호\s*(를|좀)?\s*(남겨|알려)\s*(달|주|줘)"),
+    "fraud": _cues(
+        r"빈\s*(상자|박스|봉투)", r"대신\s*\S{0,8}\s*(들어\s*있|들어\s*왔|왔|보냈)",
+        r"(판매자|상대\S*|구매자)\S{0,12}\s*탈퇴", r"탈퇴한\s*(회원|계정)",
+        r"(계정|아이디|닉네임)\S{0,3}\s*(이|가)?\s*(없어졌|사라졌)",
+        r"(운송장|송장)\S{0,12}\s*(가짜|엉뚱|다른\s*사람|조회\S{0,3}\s*(가\s*)?안)",
+        r"사진\S{0,4}\s*(을|를)?\s*(도용|훔|퍼\s*(온|왔)|그대로\s*(퍼|가져))",
+        r"속(았|은\s*(것|거)|여서|였)", r"피해자",
+        r"(가짜|피싱)\s*(사이트|페이지|링크|문자)",
+        r"(카드|계좌)\s*(번호|정보)\S{0,4}\s*(를|을)?\s*(넣|입력)"),
+    "counterfeit": _cues(
+        r"(진품|정품|진짜)\S{0,2}\s*(맞나|맞는지|맞아|인지\s*(의심|모르))", r"모조품", r"위조",
+        r"카피\s*(제품|품|상품|본)", r"(정식|공식)\s*(제품|정품)\S{0,3}\s*(이|가)?\s*아니",
+        r"(자기네|자사|매장|브랜드)\s*(제품|물건)\S{0,3}\s*(이|가)?\s*아니",
+        r"(검수|감정|인증)\S{0,6}\s*(불합격|실패|탈락|통과\s*못)",
+        r"정품\s*(으로|이라고)?\s*확인\s*(이\s*)?안",
+        r"시리얼\s*(넘버|번호)?\S{0,6}\s*(조회|확인)"),
+    "legal_threat": _cues(
+        r"법원", r"재판", r"민사", r"형사", r"공정\s*(거래\s*)?위", r"금감원", r"금융\s*감독원",
+        r"민원\s*(을|를)?\s*(넣|제기|접수)", r"사이버\s*수사", r"경찰서", r"진정서", r"폭로",
+        r"공론화", r"지급\s*명령", r"피해\s*구제",
+        r"(유튜브|커뮤니티|맘\s*카페|SNS|블로그|인스타)\S{0,12}\s*(올릴|올리겠|퍼뜨|알릴|폭로)"),
+    "outage": _cues(
+        r"[45]0\d\s*(에러|오류|error)", r"(시스템|서버)\s*(문제|장애)", r"장애",
+        r"(아무|모든|어떤)\s*(카드|결제\s*수단)\S{0,4}\s*(도|로도)?\s*(결제\s*)?(가\s*)?(안|실패)",
+        r"(목록|상품|화면)\S{0,4}\s*(이|가)?\s*(하나도|아무것도)\s*안\s*(떠|나와|보여)",
+        r"로고만\s*(뜨|나오)", r"(흰|하얀)\s*바탕"),
+    "repeated_contact": _cues(
+        r"(두|세|네|다섯|[2-9])\s*번\s*째\s*(예요|에요|이에요|입니다|드리|말씀|얘기)",
+        r"벌써\s*(두|세|네|다섯|[2-9])\s*번\s*째",
+        r"(어제도|그제도|지난\s*주부터|며칠\s*째|며칠\s*전부터).{0,15}(문의|연락|전화|채팅)",
+        r"(또|다시)\s*(적어요|적습니다|문의\s*드려|남겨요)",
+        r"(전화|채팅|문의)\S{0,3}\s*(도)?\s*(두|세|네|[2-9])\s*번", r"처음부터\s*(다시\s*)?설명"),
+}
+
 # A suggestion is told by how it is said, not by its topic (a 찜 alert is a 찜 topic), so the
 # retriever alone cannot find 기능제안.
 _SUGGESTION_CUES = _cues(
@@ -345,7 +397,7 @@ def find_risks(text: str) -> dict[str, list[Span]]:
         if name == "personal_data":
             spans = find_personal_data(text)
         else:
-            spans = _matches(_FLAG_CUES[name], text)
+            spans = _matches(_FLAG_CUES[name], text) or _matches(_BROADER_FLAG_CUES[name], text)
         if name == "outage" and spans and _OUTAGE_PAST.search(text) \
                 and not _OUTAGE_NOW.search(text):
             spans = []
