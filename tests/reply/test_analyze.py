@@ -273,3 +273,25 @@ def test_the_kb_says_which_article_handles_a_flag(shipped_settings, shipped_retr
     flag = analyze(text, using=edited).flag("off_platform")
     assert flag.escalation.article_id == "off-platform-fraud-victim"
     assert flag.escalation.text == escalation_text("off-platform-fraud-victim")
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    ("구매자가 번개장터로 옮겨서 거래하자고 해요", "off_platform"),
+    ("입금 확인되면 보내준다고 판매자 명의 통장으로 넣으래요", "off_platform"),
+    ("배송 온 상자를 열었더니 빈 상자였어요", "fraud"),
+    ("브랜드 매장에 가져갔더니 자기네 제품이 아니래요", "counterfeit"),
+    ("한국소비자원에 피해구제 신청하겠습니다", "legal_threat"),
+    ("모든 카드가 결제 실패로 떠요 지금 시스템 문제죠?", "outage"),
+    ("전화도 세 번 했고 채팅도 두 번 했어요", "repeated_contact"),
+])
+def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
+    assert flag in find_risks(text)
+
+
+@pytest.mark.parametrize("text", [
+    "카드 말고 무통장입금도 되나요?",  # one of our own payment methods
+    "해킹당한 것 같아서 비번 바꿨어요",
+    "정품 검수는 얼마나 걸려요?",
+])
+def test_look_alikes_raise_no_flag(text):
+    assert not find_risks(text)
