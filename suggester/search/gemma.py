@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suggester.search.models import MANIFEST
-
+MANIFEST = "suggester-model.json"  # written by scripts/export_embeddinggemma.py
 BATCH_SIZE = 8
 DEFAULT_MAX_TOKENS = 512
 
