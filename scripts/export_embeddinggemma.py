@@ -21,6 +21,10 @@ import torch
 from sentence_transformers import SentenceTransformer
 from tokenizers import Tokenizer
 
+# The app's padding, so the check covers what serving feeds the graph (numpy only, no app deps).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from suggester.search.gemma import padded  # noqa: E402
+
 # Korean and English, short and long: what the KB and the customers write.
 REFERENCE_QUERIES = ["반품 신청은 어떻게 하나요?", "판매자가 카톡으로 계좌이체 하자는데 괜찮아요?"]
 REFERENCE_DOCUMENTS = [
@@ -75,15 +79,9 @@ def special_ids(model: SentenceTransformer, tokenizer: Tokenizer) -> tuple[list[
 
 def encode(tokenizer: Tokenizer, texts: list[str], prefix: list[int],
            suffix: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Tokenize as the app does (suggester/search/gemma.py): same ids, right padding."""
-    rows = [prefix + tokenizer.encode(t, add_special_tokens=False).ids + suffix for t in texts]
-    width = max(len(r) for r in rows)
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = row
-        mask[i, :len(row)] = 1
-    return ids, mask
+    """Tokenize and pad as the app does: the same ids, padded by the app's own function."""
+    return padded([prefix + tokenizer.encode(t, add_special_tokens=False).ids + suffix
+                   for t in texts])
 
 
 def export(model: SentenceTransformer, path: Path, ids: np.ndarray, mask: np.ndarray) -> None:

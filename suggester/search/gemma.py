@@ -79,12 +79,7 @@ class OnnxEmbedding:
         return self._run([self.token_ids(t) for t in texts])
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
-        width = max(len(r) for r in rows)
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
+        ids, mask = padded(rows)
         feeds = {"input_ids": ids, "attention_mask": mask}
         wanted = {i.name for i in self._session.get_inputs()}
         if "token_type_ids" in wanted:
@@ -96,6 +91,20 @@ class OnnxEmbedding:
             output = (output * weights).sum(axis=1) / weights.sum(axis=1)
         output = np.asarray(output, dtype=np.float32)
         return output / np.maximum(np.linalg.norm(output, axis=1, keepdims=True), 1e-12)
+
+
+def padded(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded on the right into one batch, and the mask of the real tokens.
+
+    The export script checks the ONNX graph on batches made here, so serving pads the same way.
+    """
+    width = max(len(r) for r in rows)
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return ids, mask
 
 
 def _manifest(directory: Path) -> dict:
