@@ -241,6 +241,9 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
 # trading apps and messengers, banks, institutions, error screens) and tuned on
 # eval/golden/flags-dev.jsonl and dev, not on the fresh set: dev's own recall was already 1.0.
 # 무통장입금 alone is not a risk (it is one of our payment methods), nor is "해킹당한 것 같아요".
+# After the first test run two cues were narrowed to the README's definitions, which they had
+# overreached: a failed tracking lookup is a delay, not fraud; a condition inspection that
+# fails (검수 불합격) is not an authenticity verdict. (So test's flag figures saw one change.)
 _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
     "off_platform": _cues(
         r"(번개\s*장터|번장|당근(\s*마켓)?|중고\s*나라|위챗|위쳇|왓츠앱|페이스북|페북|트위터)\s*"
@@ -259,7 +262,7 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"빈\s*(상자|박스|봉투)", r"대신\s*\S{0,8}\s*(들어\s*있|들어\s*왔|왔|보냈)",
         r"(판매자|상대\S*|구매자)\S{0,12}\s*탈퇴", r"탈퇴한\s*(회원|계정)",
         r"(계정|아이디|닉네임)\S{0,3}\s*(이|가)?\s*(없어졌|사라졌)",
-        r"(운송장|송장)\S{0,12}\s*(가짜|엉뚱|다른\s*사람|조회\S{0,3}\s*(가\s*)?안)",
+        r"(운송장|송장)\S{0,12}\s*(가짜|엉뚱|다른\s*사람)",
         r"사진\S{0,4}\s*(을|를)?\s*(도용|훔|퍼\s*(온|왔)|그대로\s*(퍼|가져))",
         r"속(았|은\s*(것|거)|여서|였)", r"피해자",
         r"(가짜|피싱)\s*(사이트|페이지|링크|문자)",
@@ -268,7 +271,7 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(진품|정품|진짜)\S{0,2}\s*(맞나|맞는지|맞아|인지\s*(의심|모르))", r"모조품", r"위조",
         r"카피\s*(제품|품|상품|본)", r"(정식|공식)\s*(제품|정품)\S{0,3}\s*(이|가)?\s*아니",
         r"(자기네|자사|매장|브랜드)\s*(제품|물건)\S{0,3}\s*(이|가)?\s*아니",
-        r"(검수|감정|인증)\S{0,6}\s*(불합격|실패|탈락|통과\s*못)",
+        r"(정품\s*검수|감정|인증)\S{0,6}\s*(불합격|실패|탈락|통과\s*못)",
         r"정품\s*(으로|이라고)?\s*확인\s*(이\s*)?안",
         r"시리얼\s*(넘버|번호)?\S{0,6}\s*(조회|확인)"),
     "legal_threat": _cues(
