@@ -98,7 +98,7 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
         verdict = "agree" if report.ok else f"disagree in {len(report.problems)} places"
         click.echo(f"articles, Chroma and the BM25 index {verdict} "
                    f"({report.expected} chunks expected, {report.expected_in_chroma} of them "
-                   f"in Chroma; dense model {indexer.model.name}, collection "
+                   f"in Chroma) for dense model {indexer.model.name} (collection "
                    f"{indexer.model.collection(context.settings.collection)})")
         sys.exit(0 if report.ok else 1)
     report = indexer.sync(rebuild=rebuild, progress=not quiet)
