@@ -99,12 +99,13 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
         verdict = "agree" if report.ok else f"disagree in {len(report.problems)} places"
         click.echo(f"articles, Chroma and the BM25 index {verdict} "
                    f"({report.expected} chunks expected, {report.expected_in_chroma} of them "
-                   "in Chroma)")
+                   f"in Chroma) for dense model {indexer.model.name} (collection "
+                   f"{indexer.model.collection(context.settings.collection)})")
         sys.exit(0 if report.ok else 1)
     report = indexer.sync(rebuild=rebuild, progress=not quiet)
     for finding in report.skipped:
         click.secho(f"skipped: {finding}", fg="yellow", err=True)
-    click.echo(report.summary())
+    click.echo(f"{report.summary()}; dense model {indexer.model.name}")
 
 
 @main.command()
@@ -395,12 +396,19 @@ def _serve_with_gunicorn(settings: Settings, host: str, port: int, workers: int)
               help="Score retrieval on a public Korean benchmark instead of the golden set.")
 @click.option("--limit", type=click.IntRange(0), default=None,
               help="Golden: first N items. External: N questions (default 500; 0 = all).")
+@click.option("--flag-set", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Only score risk flags on a flag-only set (eval/golden/flags-fresh.jsonl).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @pass_context
 def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: bool,
-                 out: str | None, external: str | None, limit: int | None, quiet: bool) -> None:
+                 out: str | None, external: str | None, limit: int | None,
+                 flag_set: str | None, quiet: bool) -> None:
     """Measure retrieval, suggestions and ragas metrics; write a report."""
     from pathlib import Path
+
+    if flag_set:
+        _print_flag_set(context.settings, Path(flag_set))
+        return
 
     from suggester.evaluation import gate as gates
     from suggester.evaluation.report import default_out_dir, write_report
@@ -434,6 +442,28 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
         for failure in failures:
             click.secho(f"gate failed: {failure}", fg="red", err=True)
         sys.exit(1)
+
+
+def _print_flag_set(settings: Any, path: Any) -> None:
+    from suggester.evaluation.flagset import run_flag_set
+
+    scores = run_flag_set(settings, path)
+    for item in scores["wrong"]:
+        click.secho(f"{item['id']}: expected {item['expected']}, raised {item['raised']}: "
+                    f"{item['inquiry']}", fg="yellow")
+    for name, figures in scores["by_flag"].items():
+        if figures["tp"] + figures["fp"] + figures["fn"]:
+            click.echo(f"{name:17} precision {_figure(figures['precision'])}  "
+                       f"recall {_figure(figures['recall'])}  (tp {figures['tp']}, "
+                       f"fp {figures['fp']}, fn {figures['fn']})")
+    overall = scores["overall"]
+    click.echo(f"{path}: {scores['items']} items, flag precision "
+               f"{_figure(overall['precision'])}, recall {_figure(overall['recall'])} "
+               f"(dense model {settings.embed_model})")
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 @main.group()

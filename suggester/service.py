@@ -22,7 +22,7 @@ from suggester.knowledge.chunks import Chunk
 from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced
 from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
-from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
+from suggester.reply.analyze import Analysis, Analyzer, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
 from suggester.reply.compose import CHANNELS, Composer, Known
 from suggester.reply.draft import Draft
@@ -297,7 +297,7 @@ class Suggester:
         # ties between articles (dev golden set: MRR 0.869 → 0.878, hit@1 0.78 → 0.80).
         # A raised risk flag names the policy that applies: its article goes first, and counts
         # as grounded even when the wording is far from it (오픈카톡에서 흥정하자는데).
-        flagged = flagged_articles(analysis.flags)
+        flagged = analyzer.flagged_articles(analysis.flags)
         retrieval = retrieval.reranked({t.category: t.confidence
                                         for t in analysis.inquiry_types}, k=k,
                                        flagged=flagged).grounded_by(flagged)

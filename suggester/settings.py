@@ -48,6 +48,23 @@ SETTINGS: tuple[Setting, ...] = (
             help="Chroma server port, used when chroma_host is set."),
     Setting(name="collection", default="suggester-chunks",
             help="Chroma collection name (3+ characters of [a-zA-Z0-9._-])."),
+    Setting(name="embed_model", default="e5-small",
+            help="Dense model: e5-small (bundled), embeddinggemma (after `make install-gemma`), "
+                 "the path of an ONNX model directory, or openai:NAME for an OpenAI-compatible "
+                 "/v1/embeddings endpoint. Each model has its own Chroma collection and cached "
+                 "vectors; the first `suggester index` after a switch embeds the KB."),
+    Setting(name="models_dir", default=".cache/models", kind=Path,
+            help="Where `make install-gemma` builds local models (embeddinggemma/onnx)."),
+    Setting(name="embed_base_url", default="",
+            help="Endpoint of an openai:NAME embed model (e.g. http://127.0.0.1:8080/v1); "
+                 "empty means llm_base_url."),
+    Setting(name="embed_api_key", default="",
+            help="API key of the embedding endpoint; empty means llm_api_key."),
+    Setting(name="embed_query_prompt", default="",
+            help="Text put before a query for an openai:NAME model (local models declare "
+                 "their own)."),
+    Setting(name="embed_document_prompt", default="",
+            help="Text put before a passage for an openai:NAME model."),
     Setting(name="host", default="127.0.0.1", help="Address the web app binds to."),
     Setting(name="port", default=8000, kind=int, help="Port the web app listens on."),
     Setting(name="workers", default=2, kind=int,
@@ -100,6 +117,12 @@ class Settings:
     chroma_host: str
     chroma_port: int
     collection: str
+    embed_model: str
+    models_dir: Path
+    embed_base_url: str
+    embed_api_key: str
+    embed_query_prompt: str
+    embed_document_prompt: str
     host: str
     port: int
     workers: int

@@ -17,7 +17,7 @@ from suggester.evaluation.runner import KnownVectors, query_vectors
 from suggester.knowledge.articles import discover, read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.search.cache import ContentCache
-from suggester.search.embedding import MODEL_NAME, shared_embedder
+from suggester.search.models import resolve_model, shared_embedder
 from suggester.search.index import Indexer
 from suggester.search.retrieve import Retriever
 from suggester.service import Suggester
@@ -51,7 +51,7 @@ def answers(settings: Settings, embedder: KnownVectors) -> dict[str, dict[str, A
 def test_two_builds_of_the_index_answer_every_golden_inquiry_alike(shipped_settings, tmp_path):
     in_order = make_settings(tmp_path / "data", SHIPPED_KB)
     assert Indexer(in_order).sync().embedded == 0  # every vector from the cache
-    embedder = KnownVectors(shared_embedder())
+    embedder = KnownVectors(shared_embedder(in_order))
     embedder.add(query_vectors(in_order, embedder, [item.inquiry for item in GOLDEN]))
     reversed_cold, cached = answers(shipped_settings, embedder), answers(in_order, embedder)
     differ = [item_id for item_id in reversed_cold if reversed_cold[item_id] != cached[item_id]]
@@ -66,11 +66,12 @@ def test_cached_vectors_are_the_ones_the_engine_computes_now(shipped_settings):
                      if not c.internal), key=lambda c: len(c.embed_text))[:6]
     cache = ContentCache(shipped_settings.cache_path)
     try:
-        cached = cache.vectors(MODEL_NAME, [c.content_hash for c in chunks])
+        cached = cache.vectors(resolve_model(shipped_settings).cache_key,
+                               [c.content_hash for c in chunks])
     finally:
         cache.close()
     texts = [c.embed_text for c in chunks]
-    embedder = shared_embedder()
+    embedder = shared_embedder(shipped_settings)
     batch, backwards = embedder.passage_vectors(texts), embedder.passage_vectors(texts[::-1])
     alone = np.vstack([embedder.passage_vectors([text]) for text in texts])
     assert np.array_equal(batch, alone) and np.array_equal(batch, backwards[::-1])

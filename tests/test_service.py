@@ -9,7 +9,6 @@ import pytest
 from suggester.errors import InputError
 from suggester.evaluation.golden import load_golden
 from suggester.records.store import Store
-from suggester.reply.analyze import flagged_articles
 from suggester.service import Suggester
 
 from conftest import ROOT
@@ -56,7 +55,7 @@ def test_a_raised_risk_flag_puts_its_policy_first_in_the_draft(shipped_suggester
     # what the product promises is that the flag's policy, not "seller unresponsive", leads.
     first = result.draft.citations[0].article_id
     assert first in {"off-platform-payment", "off-platform-fraud-victim"}
-    assert first in flagged_articles(result.analysis.flags)
+    assert first in shipped_suggester.analyzer.flagged_articles(result.analysis.flags)
     assert "안전결제" in result.draft.text
 
 

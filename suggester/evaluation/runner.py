@@ -28,13 +28,12 @@ from suggester.evaluation.golden import GOLDEN_DIR, GoldenItem, load_golden, val
 from suggester.evaluation.metrics import mean, retrieval_scores
 from suggester.knowledge.chunks import Chunk, chunk_article
 from suggester.search.cache import ContentCache
-from suggester.search.embedding import MODEL_NAME, shared_embedder
 from suggester.search.index import Indexer, read_generation
+from suggester.search.models import resolve_model, shared_embedder
 from suggester.search.retrieve import SYSTEMS, RetrievalResult, Retriever
 from suggester.settings import Settings
 
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "recall@5", "mrr", "ndcg@5")
-QUERY_MODEL = f"{MODEL_NAME}:query"  # cache key: query vectors are not passage vectors
 NO_CATEGORY = "(none)"
 TOP_SHOWN = 10
 # The ranking agents actually see: hybrid with the guessed audience preferred and the
@@ -130,7 +129,7 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
     if sync:
         Indexer(settings).sync()
     clock = time.perf_counter()
-    embedder = KnownVectors(shared_embedder())
+    embedder = KnownVectors(shared_embedder(settings))
     embedder.add(query_vectors(settings, embedder, [i.inquiry for i in items], progress))
     timings["embed_s"] = time.perf_counter() - clock
     retriever = Retriever(settings, embedder=cast(Any, embedder))
@@ -391,16 +390,18 @@ def _taught(service: Any, retriever: Retriever, teach: list[GoldenItem],
 
 def query_vectors(settings: Settings, embedder: Any, texts: Sequence[str],
                   progress: bool = False) -> dict[str, np.ndarray]:
-    """e5 query vectors of `texts`, from the content cache when they were embedded before."""
+    """Query vectors of `texts`, from the content cache when they were embedded before."""
     keys = {hashlib.sha256(t.encode("utf-8")).hexdigest(): t for t in dict.fromkeys(texts)}
+    # Query vectors are not passage vectors: a key of their own, per model.
+    query_model = f"{resolve_model(settings).cache_key}:query"
     cache = ContentCache(settings.cache_path)
     try:
-        found = cache.vectors(QUERY_MODEL, keys)
+        found = cache.vectors(query_model, keys)
         missing = [h for h in keys if h not in found]
         fresh = {h: embedder.query_vector(keys[h])
                  for h in progress_bar(missing, "embedding queries", progress)}
         if fresh:
-            cache.put_vectors(QUERY_MODEL, fresh)
+            cache.put_vectors(query_model, fresh)
         found.update(fresh)
     finally:
         cache.close()
@@ -477,6 +478,7 @@ def run_meta(settings: Settings, started: float, timings: dict[str, float],
         "items": len(queries), "answerable": sum(q.answerable for q in queries),
         "negatives": sum(not q.answerable for q in queries), "k": k,
         "index_generation": read_generation(settings), "kb_dir": str(settings.kb_dir),
+        "embed_model": resolve_model(settings).name,
     }
 
 

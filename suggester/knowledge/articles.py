@@ -29,6 +29,10 @@ TAXONOMY = (
     "배송", "반품·환불", "교환", "상품상태", "결제", "주문취소", "정산·수수료",
     "P2P분쟁", "사기·안전", "계정·개인정보", "쿠폰·포인트", "이용방법", "장애·긴급", "기능제안",
 )
+# The risk flags the analyzer raises (suggester/reply/analyze.py); an article names the ones
+# its policy handles in `handles_flags` (kb/README.md).
+RISK_FLAGS = ("off_platform", "fraud", "counterfeit", "personal_data", "legal_threat", "outage",
+              "repeated_contact")
 PLACEHOLDERS = (
     "고객명", "주문번호", "상품명", "운송장번호", "택배사", "환불금액", "정산금액", "날짜",
 )
@@ -183,6 +187,10 @@ class Article:
     @property
     def related(self) -> list[str]:
         return _str_list(self.meta.get("related"))
+
+    @property
+    def handles_flags(self) -> list[str]:
+        return _str_list(self.meta.get("handles_flags"))
 
     def is_servable(self, today: dt.date) -> bool:
         """Published and already in effect: the only articles a draft may use."""

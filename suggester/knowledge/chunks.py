@@ -55,6 +55,7 @@ class Chunk:
     text: str
     content_hash: str
     related: str = ""  # ids of related articles, comma-separated (Chroma takes scalars only)
+    handles_flags: str = ""  # the risk flags the article handles, comma-separated
 
     @property
     def embed_text(self) -> str:
@@ -132,6 +133,7 @@ def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
         text=text,
         content_hash="",
         related=",".join(article.related),
+        handles_flags=",".join(article.handles_flags),
     )
     return replace(chunk, content_hash=_sha(chunk.embed_text))
 

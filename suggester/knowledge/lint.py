@@ -16,6 +16,7 @@ from suggester.knowledge.articles import (
     ARTICLE_TYPES,
     AUDIENCES,
     CHANNELS,
+    ESCALATION,
     FOLLOW_UPS,
     GUIDE,
     INTERNAL_MEMO,
@@ -23,6 +24,7 @@ from suggester.knowledge.articles import (
     KNOWN_SECTIONS,
     PLACEHOLDERS,
     POLICY,
+    RISK_FLAGS,
     SCRIPT,
     STATUSES,
     SUMMARY,
@@ -38,7 +40,7 @@ REQUIRED_FIELDS = (
     "id", "title", "type", "audience", "category", "tags", "channels", "status",
     "effective_from", "review_by", "owner", "version",
 )
-OPTIONAL_FIELDS = ("supersedes", "related")
+OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags")
 MIN_QUESTIONS = 2
 _BRACED = re.compile(r"\{([^{}\n]*)\}")
 
@@ -175,7 +177,8 @@ def _check_choices(article: Article) -> list[Finding]:
         if value not in (None, "") and value not in allowed:
             findings.append(_finding(article, name, f"{name} {value!r} is not one of: "
                                                     f"{', '.join(allowed)}"))
-    for name, allowed in (("channels", CHANNELS), ("tags", None), ("related", None)):
+    for name, allowed in (("channels", CHANNELS), ("tags", None), ("related", None),
+                          ("handles_flags", RISK_FLAGS)):
         value = meta.get(name)
         if value is None:
             continue
@@ -335,4 +338,28 @@ def check_references(articles: list[Article]) -> list[Finding]:
                 findings.append(_finding(article, key, f"{key} points to the article itself"))
             elif target not in first_by_id:
                 findings.append(_finding(article, key, f"{key} points to unknown id '{target}'"))
+    return findings + _check_flag_owners(articles)
+
+
+def _check_flag_owners(articles: list[Article]) -> list[Finding]:
+    """Each flag's escalation rule must come from one article: the first by type (policy, faq,
+    exception) among the published articles that handle it; two of that type are ambiguous."""
+    findings = []
+    for flag in RISK_FLAGS:
+        handlers = [a for a in articles if flag in a.handles_flags and a.status == "published"]
+        for article in handlers:
+            if article.section(ESCALATION) is None:
+                findings.append(_finding(article, "handles_flags", (
+                    f"handles_flags names {flag} but the article has no ## {ESCALATION} "
+                    "section: agents get no rule for the flag from it"), WARNING))
+        ranked = sorted(handlers, key=lambda a: _TYPE_RANK.get(a.type, len(_TYPE_RANK)))
+        if len(ranked) > 1 and ranked[0].type == ranked[1].type:
+            tied = [a.id for a in ranked if a.type == ranked[0].type]
+            findings += [_finding(a, "handles_flags", (
+                f"{len(tied)} {ranked[0].type} articles handle {flag} ({', '.join(tied)}): "
+                "the flag's escalation rule must come from one; keep it on one of them"))
+                for a in ranked if a.id in tied]
     return findings
+
+
+_TYPE_RANK = {article_type: rank for rank, article_type in enumerate(ARTICLE_TYPES)}

@@ -17,7 +17,7 @@ from suggester.records.features import SHIPPED, FeatureGroup, FeatureRecords
 from suggester.records.privacy import mask_personal_data
 from suggester.records.store import Store
 from suggester.reply.draft import Draft, Sentence
-from suggester.search.embedding import E5Embedding
+from suggester.search.models import DenseEmbedder
 
 FEATURE_TYPE = "기능제안"
 
@@ -25,7 +25,7 @@ FEATURE_TYPE = "기능제안"
 class FeatureDesk:
     """Group requests as they are logged; find the shipped group a new request belongs to."""
 
-    def __init__(self, store: Store, embedder: E5Embedding, *, similarity: float) -> None:
+    def __init__(self, store: Store, embedder: DenseEmbedder, *, similarity: float) -> None:
         self.records = FeatureRecords(store)
         self.embedder = embedder
         self.similarity = similarity

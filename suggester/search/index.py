@@ -36,8 +36,8 @@ from suggester.knowledge.chunks import Chunk, chunk_article
 from suggester.knowledge.files import write_atomically
 from suggester.knowledge.lint import ERROR, Finding, check_article
 from suggester.search.cache import ContentCache
-from suggester.search.embedding import MODEL_NAME, E5Embedding, shared_embedder
 from suggester.search.lexical import KiwiTokenizer, LexicalIndex, shared_tokenizer
+from suggester.search.models import DenseEmbedder, DenseModel, resolve_model, shared_embedder
 from suggester.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,9 +133,10 @@ def open_collection(client: Any, name: str) -> Any:
 class Indexer:
     """Synchronise the derived indexes with the article files."""
 
-    def __init__(self, settings: Settings, *, embedder: E5Embedding | None = None,
+    def __init__(self, settings: Settings, *, embedder: DenseEmbedder | None = None,
                  tokenizer: KiwiTokenizer | None = None, client: Any = None) -> None:
         self.settings = settings
+        self.model: DenseModel = resolve_model(settings)
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._client = client
@@ -143,9 +144,9 @@ class Indexer:
         self._lock = threading.Lock()
 
     @property
-    def embedder(self) -> E5Embedding:
+    def embedder(self) -> DenseEmbedder:
         if self._embedder is None:
-            self._embedder = shared_embedder()
+            self._embedder = shared_embedder(self.settings)
         return self._embedder
 
     @property
@@ -161,7 +162,7 @@ class Indexer:
         return self._client
 
     def collection(self) -> Any:
-        return open_collection(self.client, self.settings.collection)
+        return open_collection(self.client, self.model.collection(self.settings.collection))
 
     # -- sync -------------------------------------------------------------------------------
 
@@ -250,14 +251,14 @@ class Indexer:
     def _vectors(self, chunks: list[Chunk], report: SyncReport,
                  progress: bool) -> dict[str, np.ndarray]:
         hashes = {c.content_hash: c.embed_text for c in chunks}
-        cached = self._cache.vectors(MODEL_NAME, hashes)
+        cached = self._cache.vectors(self.model.cache_key, hashes)
         missing = sorted(h for h in hashes if h not in cached)  # batches independent of listing
         if missing:
             texts = [hashes[h] for h in missing]
-            with _progress_bar(len(texts), "embedding", progress) as advance:
+            with _progress_bar(len(texts), f"embedding ({self.model.name})", progress) as advance:
                 computed = self.embedder.passage_vectors(texts, progress=advance)
             fresh = dict(zip(missing, computed, strict=True))
-            self._cache.put_vectors(MODEL_NAME, fresh)
+            self._cache.put_vectors(self.model.cache_key, fresh)
             cached.update(fresh)
         report.embedded = len(missing)
         return cached
@@ -325,7 +326,7 @@ class Indexer:
 
     def _drop_everything(self) -> None:
         try:
-            self.client.delete_collection(self.settings.collection)
+            self.client.delete_collection(self.model.collection(self.settings.collection))
         except Exception:  # noqa: BLE001 - absent collection is fine; other errors surface next
             log.debug("no collection to delete")
         shutil.rmtree(self.settings.lexical_dir, ignore_errors=True)

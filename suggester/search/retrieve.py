@@ -22,7 +22,6 @@ import numpy as np
 from suggester.errors import ChromaUnavailable, InputError, SearchIndexError
 from suggester.knowledge.chunks import Chunk
 from suggester.search.dense import DenseVectors
-from suggester.search.embedding import E5Embedding, shared_embedder
 from suggester.search.index import (
     generation_dir,
     load_chunks,
@@ -36,6 +35,7 @@ from suggester.search.lexical import (
     shared_tokenizer,
     whitespace_tokens,
 )
+from suggester.search.models import DenseEmbedder, resolve_model, shared_embedder
 from suggester.search.precision import comparable
 from suggester.settings import Settings
 
@@ -46,7 +46,7 @@ CANDIDATES = 60
 AUDIENCES = ("buyer", "seller")
 PASSAGES_PER_ARTICLE = 2
 RERANK_STRENGTH = 1.0
-# An article that handles a raised risk flag (analyze.KB_FLAG_ARTICLES) doubles its score: a
+# An article that handles a raised risk flag (front matter `handles_flags`) doubles its score: a
 # message flagged as off-platform payment was answered from "seller unresponsive" because it
 # said 연락. Dev served MRR 0.847 -> 0.877, must_include 0.794 -> 0.828; test 0.841 -> 0.844.
 FLAGGED_ARTICLE_BOOST = 1.0
@@ -217,11 +217,12 @@ class _Snapshot:
 class Retriever:
     """Load the index once; answer queries from any thread."""
 
-    def __init__(self, settings: Settings, *, embedder: E5Embedding | None = None,
+    def __init__(self, settings: Settings, *, embedder: DenseEmbedder | None = None,
                  tokenizer: KiwiTokenizer | None = None, client: Any = None,
                  confidence_threshold: float = 0.5) -> None:
         self.settings = settings
-        self.embedder = embedder or shared_embedder()
+        self.model = resolve_model(settings)
+        self.embedder = embedder or shared_embedder(settings)
         self.tokenizer = tokenizer or shared_tokenizer()
         self._client = client
         self._collection: Any = None
@@ -287,7 +288,8 @@ class Retriever:
         if self._collection is None:
             if self._client is None:
                 self._client = open_chroma(self.settings)
-            self._collection = open_collection(self._client, self.settings.collection)
+            self._collection = open_collection(self._client,
+                                               self.model.collection(self.settings.collection))
         return self._collection
 
     # -- searching ----------------------------------------------------------------------------
@@ -318,7 +320,7 @@ class Retriever:
         start = time.perf_counter()
         dense = [(c, x) for c, x in dense if filters.allows(c, day)]
         lexical = [(c, x) for c, x in lexical if filters.allows(c, day)]
-        ranked, article_scores = _fuse(dense, lexical, system)
+        ranked, article_scores = _fuse(dense, lexical, system, self.model.dense_weight)
         if prefer_audience in AUDIENCES and not filters.audience:
             ranked, article_scores = _prefer(ranked, article_scores, prefer_audience)
         articles = list(dict.fromkeys(p.article_id for p in ranked))
@@ -360,8 +362,9 @@ class Retriever:
                 words, snapshot.customer_ids_by_article.get(top_article, set())),
             "bm25": lexical[0][1] if lexical else 0.0,
         }
-        return _logistic(sum(CONFIDENCE_WEIGHTS[name] * value for name, value in signals.items())
-                         + CONFIDENCE_BIAS)
+        fit = self.model.confidence
+        weights, bias = (fit.weights, fit.bias) if fit else (CONFIDENCE_WEIGHTS, CONFIDENCE_BIAS)
+        return _logistic(sum(weights[name] * value for name, value in signals.items()) + bias)
 
     def _candidates(self, query: str, system: str, snapshot: _Snapshot,
                     timings: dict[str, float], query_vector: np.ndarray | None,
@@ -425,14 +428,16 @@ def _lexical(index: LexicalIndex, tokens: list[str],
 
 
 def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
-          system: str) -> tuple[list[Passage], dict[str, float]]:
+          system: str, dense_weight: float = 1.0) -> tuple[list[Passage], dict[str, float]]:
     """Rank chunks by their article's fused score, then by their own; best first.
 
-    Sums are exact (`math.fsum`), so they do not depend on the order of their terms, and
-    ties at the stated precision fall to the article id, then the chunk id (see precision.py).
+    `dense_weight` is the dense ranking's weight against BM25's 1.0 (the model's own). Sums are
+    exact (`math.fsum`), so they do not depend on the order of their terms, and ties at the
+    stated precision fall to the article id, then the chunk id (see precision.py).
     """
     entries: dict[str, dict[str, Any]] = {}
     contributions: dict[str, list[float]] = {}
+    weights = {"dense": dense_weight, "lexical": 1.0}
     for key, candidates in (("dense", dense), ("lexical", lexical)):
         seen: dict[str, int] = {}
         for rank, (chunk, value) in enumerate(candidates, start=1):
@@ -442,12 +447,12 @@ def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
             nth = seen[chunk.article_id] = seen.get(chunk.article_id, 0) + 1
             if nth <= RRF_DEPTH:
                 contributions.setdefault(chunk.article_id, []).append(
-                    RRF_DECAY ** (nth - 1) / (RRF_K + rank))
+                    weights[key] * RRF_DECAY ** (nth - 1) / (RRF_K + rank))
     article_scores = {a: math.fsum(terms) for a, terms in contributions.items()}
     passages = []
     for entry in entries.values():
-        own = math.fsum(1.0 / (RRF_K + entry[f"{key}_rank"]) for key in ("dense", "lexical")
-                        if entry.get(f"{key}_rank"))
+        own = math.fsum(weights[key] / (RRF_K + entry[f"{key}_rank"])
+                        for key in ("dense", "lexical") if entry.get(f"{key}_rank"))
         if system == "dense":
             own = entry["dense_similarity"]
         elif system in ("bm25-kiwi", "bm25-whitespace"):

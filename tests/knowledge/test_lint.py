@@ -184,3 +184,28 @@ def test_cli_reports_a_missing_kb_folder(tmp_path):
     result = CliRunner().invoke(main, ["--kb-dir", str(tmp_path / "nowhere"), "lint"])
     assert result.exit_code == 1
     assert "knowledge base folder does not exist" in result.output
+
+
+def test_handles_flags_names_only_known_flags(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(owner="cx-policy\nhandles_flags: [phishing]"))
+    assert any("unknown handles_flags: phishing" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_one_flag_takes_its_escalation_rule_from_one_article(small_kb, write_article,
+                                                             article_source):
+    escalation = "\n## 에스컬레이션\n환불 분쟁은 결제팀에 넘겨요.\n"
+    write_article("refund-when.md",
+                  article_source(owner="cx-policy\nhandles_flags: [fraud]") + escalation)
+    assert not findings_for(small_kb, "refund-when.md")
+    late = small_kb / "faq" / "shipping-late.md"
+    source = late.read_text(encoding="utf-8")
+    late.write_text(source.replace("owner: cx-policy", "owner: cx-policy\nhandles_flags: [fraud]",
+                                   1), encoding="utf-8")
+    # Two faq articles for one flag: which escalation rule the flag carries is ambiguous.
+    for name in ("refund-when.md", "shipping-late.md"):
+        assert any("2 faq articles handle fraud" in f.message
+                   for f in findings_for(small_kb, name))
+    # Without ## 에스컬레이션 an article gives agents no rule for the flag.
+    assert any("no ## 에스컬레이션 section" in f.message
+               for f in findings_for(small_kb, "shipping-late.md", "warning"))

@@ -267,3 +267,44 @@ def test_analyze_is_safe_from_many_threads_while_learning(new_analyzer, shipped_
 def test_analysis_costs_a_few_milliseconds_beyond_the_embedding(analyze):
     result = analyze("택배가 일주일째 안 와요ㅠㅠ 분실된 건 아닌가요? 환불은 받을 수 있어요?")
     assert sum(result.timings_ms.values()) < 50
+
+
+def test_the_kb_says_which_article_handles_a_flag(shipped_settings, shipped_retriever, analyze):
+    """Moving `handles_flags` to another article moves the flag's escalation rule with it."""
+    from dataclasses import replace
+
+    def moved(chunk):
+        if chunk.article_id == "off-platform-payment":
+            return replace(chunk, handles_flags="")
+        return chunk
+
+    chunks = [moved(c) for c in load_chunks(shipped_settings)]
+    edited = Analyzer(tokenizer=shipped_retriever.tokenizer, embedder=shipped_retriever.embedder,
+                      chunks=chunks, chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+    text = "카톡으로 연락주시면 계좌로 보내드릴게요"
+    assert analyze(text).flag("off_platform").escalation.article_id == "off-platform-payment"
+    flag = analyze(text, using=edited).flag("off_platform")
+    assert flag.escalation.article_id == "off-platform-fraud-victim"
+    assert flag.escalation.text == escalation_text("off-platform-fraud-victim")
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    ("구매자가 번개장터로 옮겨서 거래하자고 해요", "off_platform"),
+    ("입금 확인되면 보내준다고 판매자 명의 통장으로 넣으래요", "off_platform"),
+    ("배송 온 상자를 열었더니 빈 상자였어요", "fraud"),
+    ("브랜드 매장에 가져갔더니 자기네 제품이 아니래요", "counterfeit"),
+    ("한국소비자원에 피해구제 신청하겠습니다", "legal_threat"),
+    ("모든 카드가 결제 실패로 떠요 지금 시스템 문제죠?", "outage"),
+    ("전화도 세 번 했고 채팅도 두 번 했어요", "repeated_contact"),
+])
+def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
+    assert flag in find_risks(text)
+
+
+@pytest.mark.parametrize("text", [
+    "카드 말고 무통장입금도 되나요?",  # one of our own payment methods
+    "해킹당한 것 같아서 비번 바꿨어요",
+    "정품 검수는 얼마나 걸려요?",
+])
+def test_look_alikes_raise_no_flag(text):
+    assert not find_risks(text)
