@@ -17,8 +17,8 @@ from suggester.evaluation.runner import KnownVectors, query_vectors
 from suggester.knowledge.articles import discover, read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.search.cache import ContentCache
-from suggester.search.models import resolve_model, shared_embedder
 from suggester.search.index import Indexer
+from suggester.search.models import resolve_model, shared_embedder
 from suggester.search.retrieve import Retriever
 from suggester.service import Suggester
 from suggester.settings import Settings
