@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -59,19 +60,40 @@ def main(ctx: click.Context, kb_dir: str | None, data_dir: str | None) -> None:
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, not warnings.")
+@click.option("--consistency", is_flag=True,
+              help="Also list lines of different published articles that state one fact with "
+                   "different values, or one rule twice (warnings).")
+@click.option("--strict", is_flag=True, help="With --consistency: the pairs are errors.")
 @pass_context
-def lint(context: _Context, quiet: bool) -> None:
+def lint(context: _Context, quiet: bool, consistency: bool, strict: bool) -> None:
     """Validate every article; exit 1 when any has errors."""
     from suggester.knowledge.lint import lint_kb
 
-    report = lint_kb(context.settings.kb_dir)
+    kb_dir = context.settings.kb_dir
+    report = lint_kb(kb_dir)
     for finding in report.findings:
         if quiet and finding.severity != "error":
             continue
         colour = "red" if finding.severity == "error" else "yellow"
         click.secho(str(finding), fg=colour)
     click.echo(report.summary())
-    sys.exit(0 if report.ok else 1)
+    conflicts = _print_conflicts(report.articles, Path(kb_dir), strict) if consistency else 0
+    sys.exit(0 if report.ok and not (strict and conflicts) else 1)
+
+
+def _print_conflicts(articles: list[Any], kb_dir: Path, strict: bool) -> int:
+    """Print the consistency pairs of the published articles; return how many there are."""
+    from suggester.knowledge.consistency import CONTRADICTION, ConsistencyChecker
+    from suggester.search.lexical import shared_tokenizer
+
+    conflicts = ConsistencyChecker(shared_tokenizer().topic_words).check_kb(articles)
+    severity = "error" if strict else "warning"
+    for conflict in conflicts:
+        click.secho(conflict.format(kb_dir, severity), fg="red" if strict else "yellow")
+    contradictions = sum(c.kind == CONTRADICTION for c in conflicts)
+    click.echo(f"consistency: {contradictions} contradictions, "
+               f"{len(conflicts) - contradictions} near-duplicates")
+    return len(conflicts)
 
 
 @main.command()
