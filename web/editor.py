@@ -42,6 +42,7 @@ from suggester.knowledge.articles import (
     parse_article,
     read_article,
 )
+from suggester.knowledge.consistency import CONTRADICTION, ConsistencyChecker
 from suggester.knowledge.lint import Finding
 from suggester.publish import (
     EditConflict,
@@ -110,6 +111,15 @@ def publisher() -> Publisher:
         extensions["suggester.publisher"] = Publisher(
             settings, _store(), indexer=indexer, replica=extensions.get("suggester.replica"))
     return extensions["suggester.publisher"]
+
+
+def _checker() -> ConsistencyChecker:
+    """The app's consistency checker, on the retriever's Kiwi (it caches articles' facts)."""
+    extensions = current_app.extensions
+    if "suggester.consistency" not in extensions:
+        tokenizer = extensions["suggester.service"].retriever.tokenizer
+        extensions["suggester.consistency"] = ConsistencyChecker(tokenizer.topic_words)
+    return extensions["suggester.consistency"]
 
 
 def _author() -> str:
@@ -198,6 +208,7 @@ def _edit_page(article_id: str, source: str, *, base: str, status: int = 200,
     return render_template(
         "editor_edit.html", article_id=article_id, source=source, base=base,
         article=article, preview=_preview_html(source), findings=_findings_view(findings),
+        conflicts=_conflicts_view(article),
         file_status=_file_status(article_id), pending=pending, showing_draft=showing_draft,
         helper=_similar_answers(article) if _is_draft(article, showing_draft) else None,
     ), status
@@ -253,7 +264,9 @@ def preview():
         return jsonify(error="invalid_article_id", message="article_id must be an article's id",
                        message_ko="문서 ID(article_id) 형식이 올바르지 않습니다."), 400
     findings = publisher().check(source, article_id=article_id or None)
-    return jsonify(html=_preview_html(source), findings=_findings_view(findings))
+    article = _parse_or_none(source, article_id) if article_id else None
+    return jsonify(html=_preview_html(source), findings=_findings_view(findings),
+                   conflicts=_conflicts_view(article))
 
 
 def _failed(article_id: str, source: str, base: str | None, exc: PublishError) -> Any:
@@ -463,6 +476,25 @@ def _findings_view(findings: list[Finding]) -> list[dict[str, Any]]:
     kb_dir = _kb_dir()
     return [{"where": f"{_relative(f.path, kb_dir)}:{f.line}", "line": f.line,
              "severity": f.severity, "message": f.message} for f in findings]
+
+
+def _conflicts_view(article: Article | None) -> list[dict[str, Any]]:
+    """Lines of other published articles that state this article's facts differently, or
+    repeat its rules: each with this article's line beside it."""
+    if article is None:
+        return []
+    kb_dir = _kb_dir()
+    others = []
+    for path in discover(kb_dir):
+        try:
+            others.append(read_article(path))
+        except ArticleError:
+            continue
+    return [{"kind": c.kind, "label": "값이 다름" if c.kind == CONTRADICTION else "중복 문장",
+             "line": c.line, "text": c.text, "detail": c.detail,
+             "where": f"{_relative(c.other_path, kb_dir)}:{c.other_line}",
+             "other_text": c.other_text}
+            for c in _checker().check_article(article, others)]
 
 
 def _relative(path: Path, kb_dir: Path) -> str:

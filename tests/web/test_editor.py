@@ -265,6 +265,24 @@ def test_preview_reports_lint_findings(editor):
     assert findings and findings[0]["severity"] == "error" and findings[0]["line"] == 1
 
 
+def test_preview_and_edit_page_list_lines_of_other_articles_that_disagree(editor, editor_app):
+    source = kb_path(editor_app, "selling-fees", "policy").read_text(encoding="utf-8")
+    changed = source.replace("판매 수수료는 구매자가 결제한 금액 중 상품가의 5%예요.",
+                             "판매 수수료는 구매자가 결제한 금액 중 상품가의 7%예요.")
+    token = open_editor(editor, "selling-fees")["token"]
+    response = editor.post("/editor/preview", headers={"X-CSRF-Token": token},
+                           json={"source": changed, "article_id": "selling-fees"})
+    conflicts = response.get_json()["conflicts"]
+    disagreeing = [c for c in conflicts if c["kind"] == "contradiction"]
+    assert disagreeing and all("7%" in c["text"] for c in disagreeing)
+    assert all(re.fullmatch(r"(policy|faq|exception)/[a-z0-9-]+\.md:\d+", c["where"])
+               and "selling-fees" not in c["where"] for c in disagreeing)
+    # Saving shows the same list on the edit page, beside the lint findings.
+    assert save(editor, "selling-fees", changed, action="draft").status_code == 302
+    page = editor.get("/editor/selling-fees/edit").get_data(as_text=True)
+    assert "다른 문서와 비교" in page and "값이 다름" in page and "7% ↔ 5%" in page
+
+
 def test_a_long_korean_article_fits_in_the_form(editor, editor_app):
     # Form-encoded, each Korean character takes 9 bytes: far past the API's 64 KB limit.
     path = kb_path(editor_app, "returned-item-damaged", "exception")

@@ -31,6 +31,38 @@
     });
   }
 
+  function cell(row, parts) {
+    var td = document.createElement("td");
+    parts.forEach(function (part) {
+      var node = document.createElement(part[0]);
+      if (part[1]) node.className = part[1];
+      node.textContent = part[2];
+      td.appendChild(node);
+      td.appendChild(document.createTextNode(" "));
+    });
+    row.appendChild(td);
+  }
+
+  function renderConflicts(table, conflicts) {
+    table.textContent = "";
+    if (!conflicts.length) {
+      var none = table.insertRow();
+      none.className = "conflict-none";
+      var td = none.insertCell();
+      td.colSpan = 2;
+      td.textContent = "겹치거나 어긋나는 문장 없음";
+      return;
+    }
+    conflicts.forEach(function (c) {
+      var row = table.insertRow();
+      row.className = "conflict-" + c.kind;
+      cell(row, [["span", "conflict-label", c.label], ["code", "", "줄 " + c.line],
+                 ["span", "", c.text]]);
+      cell(row, [["code", "", c.where], ["span", "", c.other_text],
+                 ["span", "muted", "(" + c.detail + ")"]]);
+    });
+  }
+
   function setUpPreview(form) {
     var source = form.querySelector("textarea[name=source]");
     var preview = document.getElementById("preview");
@@ -56,6 +88,8 @@
         preview.innerHTML = body.html;
         preview.classList.remove("stale");  // a failed refresh before this one is repaired
         renderFindings(findings, body.findings);
+        var conflicts = document.getElementById("conflicts");
+        if (conflicts && body.conflicts) renderConflicts(conflicts, body.conflicts);
       }).catch(function () {
         preview.classList.add("stale");
       });
