@@ -77,18 +77,19 @@ def lint(context: _Context, quiet: bool, consistency: bool, strict: bool) -> Non
         colour = "red" if finding.severity == "error" else "yellow"
         click.secho(str(finding), fg=colour)
     click.echo(report.summary())
-    conflicts = _print_conflicts(report.articles, Path(kb_dir), strict) if consistency else 0
+    conflicts = _print_conflicts(report.articles, Path(kb_dir), strict, quiet) \
+        if consistency else 0
     sys.exit(0 if report.ok and not (strict and conflicts) else 1)
 
 
-def _print_conflicts(articles: list[Any], kb_dir: Path, strict: bool) -> int:
+def _print_conflicts(articles: list[Any], kb_dir: Path, strict: bool, quiet: bool) -> int:
     """Print the consistency pairs of the published articles; return how many there are."""
     from suggester.knowledge.consistency import CONTRADICTION, ConsistencyChecker
     from suggester.search.lexical import shared_tokenizer
 
     conflicts = ConsistencyChecker(shared_tokenizer().topic_words).check_kb(articles)
     severity = "error" if strict else "warning"
-    for conflict in conflicts:
+    for conflict in conflicts if strict or not quiet else []:
         click.secho(conflict.format(kb_dir, severity), fg="red" if strict else "yellow")
     contradictions = sum(c.kind == CONTRADICTION for c in conflicts)
     click.echo(f"consistency: {contradictions} contradictions, "
