@@ -182,6 +182,13 @@ def test_editor_publishes_a_fee_change_and_the_agent_sees_it(open_page, live_ser
     editor.wait_for_selector("#preview li:has-text('상품가의 7%예요')")
     assert "5%" not in editor.inner_text("#preview")
     assert editor.locator("#findings .finding-error").count() == 0
+    # Beside the findings: the published lines of other articles that still say 5%.
+    editor.wait_for_selector("#conflicts .conflict-contradiction")
+    disagreeing = editor.locator("#conflicts .conflict-contradiction")
+    first = disagreeing.first.inner_text()
+    assert "값이 다름" in first and "7%" in first and "5%" in first
+    assert re.search(r"(policy|faq|exception)/[a-z-]+\.md:\d+", first)
+    assert "selling-fees.md" not in first
 
     with editor.expect_navigation():
         editor.click("button[value=publish]")
