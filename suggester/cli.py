@@ -130,6 +130,42 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_context
+def preview(context: _Context, path: str, as_json: bool, quiet: bool) -> None:
+    """Show which suggestions would change if the article file PATH were published."""
+    import json
+
+    from suggester.evaluation.impact import preview_impact
+    from suggester.records.store import open_store
+
+    settings = context.settings
+    source = Path(path).read_text(encoding="utf-8")
+    with open_store(settings) as store, click.progressbar(
+            length=1, label="영향 미리보기", file=sys.stderr if not quiet else None,
+            hidden=quiet or as_json) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = preview_impact(settings, source, store=store, progress=advance)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for change in report.changes:
+        click.echo(f"- {change.inquiry.text[:60]} [{', '.join(change.what)}]")
+        click.echo(f"    before: {change.before.first_article} {' '.join(change.before.facts)}")
+        click.echo(f"    after:  {change.after.first_article} {' '.join(change.after.facts)}")
+    for name, values in report.to_dict()["figures"].items():
+        click.echo(f"{name}: {values['before']} → {values['after']}")
+    for warning in report.warnings:
+        click.secho(f"warning: below its floor after publishing: {warning}", fg="yellow")
+    click.echo(report.summary())
+
+
+@main.command()
 @click.option("--article", "article_id", default=None, help="Only this article's questions.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_context
