@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     jsonify,
@@ -27,7 +30,8 @@ from flask import (
 )
 from markupsafe import escape
 
-from suggester.errors import ArticleError, SearchIndexError
+from suggester.errors import ArticleError, SearchIndexError, SuggesterError
+from suggester.evaluation.impact import preview_impact
 from suggester.knowledge.articles import (
     ARTICLE_ID,
     ARTICLE_TYPES,
@@ -267,6 +271,46 @@ def preview():
     article = _parse_or_none(source, article_id) if article_id else None
     return jsonify(html=_preview_html(source), findings=_findings_view(findings),
                    conflicts=_conflicts_view(article))
+
+
+@bp.post("/<article_id>/impact")
+def impact(article_id: str):
+    """Stream the impact preview as JSON lines: progress, then the report (or an error)."""
+    if _path_or_none(article_id) is None:
+        return _not_found(article_id)
+    body = request.get_json(silent=True) if request.is_json else request.form
+    source = body.get("source") if hasattr(body, "get") else None
+    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS \
+            or _LONE_SURROGATE.search(source) or _parse_or_none(source, article_id) is None:
+        return jsonify(error="invalid_source",
+                       message="send the article source as 'source': an article that parses",
+                       message_ko="문서 내용(source)이 올바른 문서가 아닙니다. 게시 전 검사의 "
+                                  "오류를 먼저 고치세요."), 400
+    settings = current_app.extensions["suggester.settings"]
+    models = current_app.extensions["suggester.service"].retriever
+    store = _store()
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            report = preview_impact(settings, source, article_id=article_id, models=models,
+                                    store=store,
+                                    progress=lambda done, total: events.put(
+                                        {"done": done, "total": total}))
+            events.put({"report": report.to_dict()})
+        except (SuggesterError, ArticleError, OSError) as exc:
+            events.put({"error": str(exc)})
+
+    threading.Thread(target=work, name=f"impact-{article_id}", daemon=True).start()
+
+    def lines():
+        while True:
+            event = events.get()
+            yield json.dumps(event, ensure_ascii=False) + "\n"
+            if "done" not in event:
+                return
+
+    return Response(lines(), mimetype="application/x-ndjson")
 
 
 def _failed(article_id: str, source: str, base: str | None, exc: PublishError) -> Any:

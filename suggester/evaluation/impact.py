@@ -24,6 +24,7 @@ from typing import Any
 from suggester.errors import InputError
 from suggester.evaluation.gate import THRESHOLDS_PATH, GateFailure, check_gate, load_thresholds
 from suggester.evaluation.golden import GOLDEN_DIR, GoldenItem, load_golden
+from suggester.evaluation.metrics import mean
 from suggester.evaluation.runner import KnownVectors, query_vectors
 from suggester.knowledge.articles import find_article_path, parse_article
 from suggester.records.store import Store
@@ -218,7 +219,7 @@ def _rank(relevant: list[str], ranked: list[str]) -> int | None:
 
 
 def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return mean(values) if values else None  # None: not measured, which the gate reports
 
 
 @contextmanager

@@ -7,6 +7,7 @@ shared test cache); each test changes its own article, so they do not depend on 
 from __future__ import annotations
 
 import errno
+import json
 import re
 import shutil
 from dataclasses import replace
@@ -281,6 +282,28 @@ def test_preview_and_edit_page_list_lines_of_other_articles_that_disagree(editor
     assert save(editor, "selling-fees", changed, action="draft").status_code == 302
     page = editor.get("/editor/selling-fees/edit").get_data(as_text=True)
     assert "다른 문서와 비교" in page and "값이 다름" in page and "7% ↔ 5%" in page
+
+
+def test_impact_preview_lists_the_drafts_a_fee_change_alters_and_changes_nothing(editor,
+                                                                                 editor_app):
+    path = kb_path(editor_app, "selling-fees", "policy")
+    served = path.read_text(encoding="utf-8")
+    token = open_editor(editor, "selling-fees")["token"]
+    response = editor.post("/editor/selling-fees/impact", headers={"X-CSRF-Token": token},
+                           json={"source": served.replace("5%", "7%")})
+    assert response.status_code == 200
+    events = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    progress, [last] = events[:-1], events[-1:]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == last["report"]["inquiries"]
+    report = last["report"]
+    fee_changes = [c for c in report["changes"] if "답변의 수치" in c["changed"]]
+    assert fee_changes
+    assert any("7%" in c["after"]["facts"] and "5%" in c["before"]["facts"] for c in fee_changes)
+    assert all(c["before"]["facts"] != c["after"]["facts"] for c in fee_changes)
+    assert set(report["figures"]) >= {"retrieval.served.mrr", "no_answer.recall"}
+    # Nothing was published: the file and the served answer are as before.
+    assert path.read_text(encoding="utf-8") == served
+    assert "5%" in suggest(editor, "판매 수수료 몇 퍼센트예요?")["draft"]["text"]
 
 
 def test_a_long_korean_article_fits_in_the_form(editor, editor_app):
