@@ -190,6 +190,17 @@ def test_editor_publishes_a_fee_change_and_the_agent_sees_it(open_page, live_ser
     assert re.search(r"(policy|faq|exception)/[a-z-]+\.md:\d+", first)
     assert "selling-fees.md" not in first
 
+    # 영향 미리보기: the drafts that would change, before and after, with a progress bar.
+    editor.click("#impact-button")
+    editor.wait_for_selector("#impact-summary:has-text('건이 바뀝니다')", timeout=120_000)
+    assert editor.inner_text("#impact-count") == "완료"
+    changed = editor.locator("#impact-changes .impact-change", has_text="7%")
+    assert changed.count() >= 1
+    before, after = changed.first.locator("td").nth(1), changed.first.locator("td").nth(2)
+    assert "5%" in before.inner_text() and "7%" in after.inner_text()
+    assert editor.locator("#impact-figures td", has_text="retrieval.served.mrr").count() == 1
+    screenshot(editor, "editor-impact")
+
     with editor.expect_navigation():
         editor.click("button[value=publish]")
     assert watch.confirmed == [PUBLISH_CONFIRM]
