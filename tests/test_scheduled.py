@@ -109,3 +109,19 @@ def test_the_api_takes_as_of_and_refuses_a_date_it_cannot_read(last_week, tmp_pa
     bad = client.post("/api/suggest", json={"inquiry": FEE_QUESTION, "as_of": "2026-13-01"})
     assert bad.status_code == 400
     assert bad.get_json()["error"] == "invalid_as_of"
+
+
+def test_editors_see_upcoming_switchovers_in_the_article_list(next_week, tmp_path):
+    from dataclasses import replace
+
+    app = create_app({"TESTING": True},
+                     settings=replace(next_week, database=tmp_path / "app.sqlite3"))
+    add_users(app)
+    client = app.test_client()
+    sign_in(client, "editor")
+    page = client.get("/editor/").get_data(as_text=True)
+    day = TODAY + dt.timedelta(days=7)
+    assert "예정된 정책 전환" in page
+    switch = page[page.index('id="switchovers"'):]
+    assert f"{day.month}월 {day.day}일" in switch
+    assert "/editor/selling-fees-next/edit" in switch and "/editor/selling-fees/edit" in switch

@@ -181,10 +181,23 @@ def _matches(row: Row, filters: dict[str, str]) -> bool:
 def index():
     filters = {key: request.args.get(key, "").strip()
                for key in ("type", "category", "audience", "status", "overdue", "q")}
-    rows = [row for row in _rows() if _matches(row, filters)]
+    every = _rows()
+    rows = [row for row in every if _matches(row, filters)]
     return render_template("editor_list.html", rows=rows, filters=filters,
                            types=ARTICLE_TYPES, categories=TAXONOMY, audiences=AUDIENCES,
-                           statuses=STATUSES)
+                           statuses=STATUSES, switchovers=_upcoming_switchovers(every))
+
+
+def _upcoming_switchovers(rows: list[Row]) -> list[dict[str, Any]]:
+    """Published successors not yet in effect: the day each takes over from the old article."""
+    today = dt.date.today()
+    titles = {row.id: row.article.title for row in rows if row.article}
+    upcoming = [row.article for row in rows if row.article and row.article.supersedes
+                and row.article.status == "published" and row.article.effective_from
+                and row.article.effective_from > today]
+    return sorted(({"day": a.effective_from, "new_id": a.id, "new_title": a.title,
+                    "old_id": a.supersedes, "old_title": titles.get(a.supersedes, a.supersedes)}
+                   for a in upcoming), key=lambda s: (s["day"], s["new_id"]))
 
 
 # -- edit, preview, save --------------------------------------------------------------------
