@@ -228,8 +228,11 @@ class Suggester:
             timings["llm_ms"] = _since(mark)
         if as_of is not None and draft.grounded and draft.paragraphs:
             rule = as_of_sentence(as_of, draft)
-            draft.paragraphs[0].insert(0, rule)
-            draft.sentences.insert(0, rule)
+            # After the greeting ("{고객명}님, 문의 주셔서 감사해요."), before the answer.
+            first = draft.paragraphs[0]
+            at = 1 if first and "님" in first[0].text and not first[0].citations else 0
+            first.insert(at, rule)
+            draft.sentences = [sentence for paragraph in draft.paragraphs for sentence in paragraph]
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,

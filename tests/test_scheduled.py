@@ -73,7 +73,8 @@ def test_as_of_the_change_day_the_successor_serves_and_the_draft_names_the_date(
     later = service.suggest(FEE_QUESTION, audience="seller", log=False, as_of=day)
     assert _fee(later) == "7%"
     assert {c.article_id for c in later.draft.citations} == {"selling-fees-next"}
-    assert later.draft.text.startswith(f"주문하신 {day.month}월 {day.day}일 기준 수수료는 7%예요.")
+    opening = later.draft.text.split("\n\n")[0]
+    assert f"주문하신 {day.month}월 {day.day}일 기준 수수료는 7%예요." in opening
     assert later.to_dict()["scheduled_changes"] == []
     # The same process, no restart or re-index: the day before still gets the old rule.
     before = service.suggest(FEE_QUESTION, audience="seller", log=False,
@@ -88,8 +89,8 @@ def test_after_a_change_took_effect_today_gets_the_new_fee_and_an_earlier_order_
     order_day = TODAY - dt.timedelta(days=10)
     old = service.suggest(FEE_QUESTION, audience="seller", log=False, as_of=order_day)
     assert _fee(old) == "5%"
-    assert old.draft.text.startswith(
-        f"주문하신 {order_day.month}월 {order_day.day}일 기준 수수료는 5%예요.")
+    opening = old.draft.text.split("\n\n")[0]
+    assert f"주문하신 {order_day.month}월 {order_day.day}일 기준 수수료는 5%예요." in opening
 
 
 def test_the_api_takes_as_of_and_refuses_a_date_it_cannot_read(last_week, tmp_path):
