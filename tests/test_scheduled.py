@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -93,14 +94,16 @@ def test_after_a_change_took_effect_today_gets_the_new_fee_and_an_earlier_order_
     assert f"주문하신 {order_day.month}월 {order_day.day}일 기준 수수료는 5%예요." in opening
 
 
-def test_the_api_takes_as_of_and_refuses_a_date_it_cannot_read(last_week, tmp_path):
-    from dataclasses import replace
-
-    app = create_app({"TESTING": True},
-                     settings=replace(last_week, database=tmp_path / "app.sqlite3"))
+def _signed_in(settings, database, role: str):
+    app = create_app({"TESTING": True}, settings=replace(settings, database=database))
     add_users(app)
     client = app.test_client()
-    sign_in(client, "agent")
+    sign_in(client, role)
+    return client
+
+
+def test_the_api_takes_as_of_and_refuses_a_date_it_cannot_read(last_week, tmp_path):
+    client = _signed_in(last_week, tmp_path / "app.sqlite3", "agent")
     order_day = TODAY - dt.timedelta(days=10)
     response = client.post("/api/suggest", json={"inquiry": FEE_QUESTION, "audience": "seller",
                                                  "as_of": order_day.isoformat()})
@@ -113,13 +116,7 @@ def test_the_api_takes_as_of_and_refuses_a_date_it_cannot_read(last_week, tmp_pa
 
 
 def test_editors_see_upcoming_switchovers_in_the_article_list(next_week, tmp_path):
-    from dataclasses import replace
-
-    app = create_app({"TESTING": True},
-                     settings=replace(next_week, database=tmp_path / "app.sqlite3"))
-    add_users(app)
-    client = app.test_client()
-    sign_in(client, "editor")
+    client = _signed_in(next_week, tmp_path / "app.sqlite3", "editor")
     page = client.get("/editor/").get_data(as_text=True)
     day = TODAY + dt.timedelta(days=7)
     assert "예정된 정책 전환" in page
