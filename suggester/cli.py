@@ -60,19 +60,41 @@ def main(ctx: click.Context, kb_dir: str | None, data_dir: str | None) -> None:
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, not warnings.")
+@click.option("--consistency", is_flag=True,
+              help="Also list lines of different published articles that state one fact with "
+                   "different values, or one rule twice (warnings).")
+@click.option("--strict", is_flag=True, help="With --consistency: the pairs are errors.")
 @pass_context
-def lint(context: _Context, quiet: bool) -> None:
+def lint(context: _Context, quiet: bool, consistency: bool, strict: bool) -> None:
     """Validate every article; exit 1 when any has errors."""
     from suggester.knowledge.lint import lint_kb
 
-    report = lint_kb(context.settings.kb_dir)
+    kb_dir = context.settings.kb_dir
+    report = lint_kb(kb_dir)
     for finding in report.findings:
         if quiet and finding.severity != "error":
             continue
         colour = "red" if finding.severity == "error" else "yellow"
         click.secho(str(finding), fg=colour)
     click.echo(report.summary())
-    sys.exit(0 if report.ok else 1)
+    conflicts = _print_conflicts(report.articles, Path(kb_dir), strict, quiet) \
+        if consistency else 0
+    sys.exit(0 if report.ok and not (strict and conflicts) else 1)
+
+
+def _print_conflicts(articles: list[Any], kb_dir: Path, strict: bool, quiet: bool) -> int:
+    """Print the consistency pairs of the published articles; return how many there are."""
+    from suggester.knowledge.consistency import CONTRADICTION, ConsistencyChecker
+    from suggester.search.lexical import shared_tokenizer
+
+    conflicts = ConsistencyChecker(shared_tokenizer().topic_words).check_kb(articles)
+    severity = "error" if strict else "warning"
+    for conflict in conflicts if strict or not quiet else []:
+        click.secho(conflict.format(kb_dir, severity), fg="red" if strict else "yellow")
+    contradictions = sum(c.kind == CONTRADICTION for c in conflicts)
+    click.echo(f"consistency: {contradictions} contradictions, "
+               f"{len(conflicts) - contradictions} near-duplicates")
+    return len(conflicts)
 
 
 @main.command()
@@ -106,6 +128,42 @@ def index(context: _Context, rebuild: bool, verify: bool, quiet: bool) -> None:
     for finding in report.skipped:
         click.secho(f"skipped: {finding}", fg="yellow", err=True)
     click.echo(f"{report.summary()}; dense model {indexer.model.name}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_context
+def preview(context: _Context, path: str, as_json: bool, quiet: bool) -> None:
+    """Show which suggestions would change if the article file PATH were published."""
+    import json
+
+    from suggester.evaluation.impact import preview_impact
+    from suggester.records.store import open_store
+
+    settings = context.settings
+    source = Path(path).read_text(encoding="utf-8")
+    with open_store(settings) as store, click.progressbar(
+            length=1, label="영향 미리보기", file=sys.stderr if not quiet else None,
+            hidden=quiet or as_json) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = preview_impact(settings, source, store=store, progress=advance)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for change in report.changes:
+        click.echo(f"- {change.inquiry.text[:60]} [{', '.join(change.what)}]")
+        click.echo(f"    before: {change.before.first_article} {' '.join(change.before.facts)}")
+        click.echo(f"    after:  {change.after.first_article} {' '.join(change.after.facts)}")
+    for name, values in report.to_dict()["figures"].items():
+        click.echo(f"{name}: {values['before']} → {values['after']}")
+    for warning in report.warnings:
+        click.secho(f"warning: below its floor after publishing: {warning}", fg="yellow")
+    click.echo(report.summary())
 
 
 @main.command()

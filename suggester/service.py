@@ -24,7 +24,7 @@ from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
-from suggester.reply.compose import CHANNELS, Composer, Known
+from suggester.reply.compose import CHANNELS, Composer, Known, as_of_sentence
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
@@ -57,6 +57,8 @@ class Suggestion:
     generation: int = 0
     chosen_by_agent: bool = False  # the agent picked the article the draft follows
     incident: dict[str, Any] | None = None  # the incident the inquiry reports, if any
+    as_of: dt.date | None = None  # the order or event date the rules were chosen for
+    scheduled: list[dict[str, str]] = field(default_factory=list)  # switch-overs ahead
 
     @property
     def passages(self) -> list[Passage]:
@@ -90,6 +92,9 @@ class Suggestion:
                              for p in self.retrieval.alternatives()],
             "chosen_by_agent": self.chosen_by_agent,
             "incident": self.incident,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            # Internal only: agents see that a cited rule changes soon; never in the draft.
+            "scheduled_changes": self.scheduled if internal else [],
             "index_generation": self.generation,
             "warnings": list(self.retrieval.warnings),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -205,11 +210,13 @@ class Suggester:
     def suggest(self, inquiry: Any, *, audience: str | None = None, channel: str = "chat",
                 customer_name: str | None = None, order_id: str | None = None, k: int = 5,
                 log: bool = True, article_id: str | None = None,
-                on_token: Callable[[str], None] | None = None) -> Suggestion:
+                on_token: Callable[[str], None] | None = None,
+                as_of: dt.date | None = None) -> Suggestion:
         """The whole suggestion for one customer message (`on_token` streams an LLM draft).
 
         `article_id` drafts from that article instead of the first one (an agent's choice
-        among `alternatives`)."""
+        among `alternatives`); `as_of` (the order or event date) serves the rules in effect
+        that day and says so in the draft."""
         started = time.perf_counter()
         inquiry = validate_inquiry(inquiry, self.settings.max_inquiry_chars)
         audience = _check_choice("audience", audience, ("buyer", "seller", "unknown"))
@@ -221,7 +228,9 @@ class Suggester:
         self._follow_corrections(analyzer)
         generation = snapshot.generation
         timings: dict[str, float] = {}
-        side, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, timings)
+        day = as_of or dt.date.today()
+        side, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, timings,
+                                               day)
         if article_id is not None:
             retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
@@ -233,7 +242,7 @@ class Suggester:
                                  inquiry=inquiry)
         anticipated = anticipator.anticipate(
             inquiry, retrieval, draft, asked_together=self._asked_together,
-            allowed=self._servable_articles(side, snapshot))
+            allowed=self._servable_articles(side, snapshot, day))
         timings["compose_ms"] = _since(mark)
         if self._llm is not None:
             mark = time.perf_counter()
@@ -242,6 +251,13 @@ class Suggester:
                 internal=self._internal_text, on_token=on_token,
                 known=[v for v in (customer_name, order_id) if v])
             timings["llm_ms"] = _since(mark)
+        if as_of is not None and draft.grounded and draft.paragraphs:
+            rule = as_of_sentence(as_of, draft)
+            # After the greeting ("{고객명}님, 문의 주셔서 감사해요."), before the answer.
+            first = draft.paragraphs[0]
+            at = 1 if first and "님" in first[0].text and not first[0].citations else 0
+            first.insert(at, rule)
+            draft.sentences = [sentence for paragraph in draft.paragraphs for sentence in paragraph]
         incident = self._incident_of(inquiry, analysis)
         if incident is not None:
             draft = self.incidents.draft(  # type: ignore[union-attr]
@@ -254,7 +270,9 @@ class Suggester:
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
                                 analysis=analysis, retrieval=retrieval, draft=draft,
                                 anticipated=anticipated, timings_ms=timings,
-                                generation=generation, chosen_by_agent=article_id is not None)
+                                generation=generation, chosen_by_agent=article_id is not None,
+                                as_of=as_of, scheduled=scheduled_changes(
+                                    snapshot, [c.article_id for c in draft.citations], day))
         if log and self.store is not None:
             suggestion.id = self.store.log_suggestion(
                 inquiry=inquiry, channel=channel, audience=analysis.audience,
@@ -274,12 +292,13 @@ class Suggester:
         """The analysis and the ranking a suggestion would use, without drafting, follow-ups,
         an LLM call or a log entry (what `suggester routes` needs of 221 questions)."""
         _, _, analyzer, snapshot = self._components()
-        _, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, {})
+        _, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, {},
+                                            dt.date.today())
         return analysis, retrieval
 
     def _rank(self, inquiry: str, audience: str | None, k: int, analyzer: Analyzer,
-              snapshot: _Snapshot,
-              timings: dict[str, float]) -> tuple[str, Analysis, RetrievalResult]:
+              snapshot: _Snapshot, timings: dict[str, float],
+              day: dt.date) -> tuple[str, Analysis, RetrievalResult]:
         """The side the articles are preferred for (known, or guessed from the words), the
         analysis and the re-ranked retrieval."""
         known = audience if audience in ("buyer", "seller") else None
@@ -288,7 +307,7 @@ class Suggester:
         vector = self.retriever.embedder.query_vector(inquiry)
         timings["embed_ms"] = _since(mark)
         retrieval = self.retriever.search(inquiry, k=k, query_vector=vector, snapshot=snapshot,
-                                          audience=known, prefer_audience=side)
+                                          audience=known, prefer_audience=side, today=day)
         timings.update(retrieval.timings_ms)
         mark = time.perf_counter()
         analysis = analyzer.analyze(inquiry, audience=audience, query_vector=vector,
@@ -395,10 +414,10 @@ class Suggester:
         except Exception:
             log.exception("features: could not group suggestion %s", suggestion.id)
 
-    def _servable_articles(self, side: str, snapshot: _Snapshot) -> set[str]:
-        """Articles this side may be shown today; computed once per generation, side and day
-        rather than over every chunk on every request."""
-        key = (snapshot.generation, side, dt.date.today())
+    def _servable_articles(self, side: str, snapshot: _Snapshot, day: dt.date) -> set[str]:
+        """Articles this side may be shown on `day`; computed once per generation, side and
+        day rather than over every chunk on every request."""
+        key = (snapshot.generation, side, day)
         allowed = self._servable.get(key)
         if allowed is None:
             filters = Filters(audience=side if side in ("buyer", "seller") else None)
@@ -415,6 +434,25 @@ class Suggester:
             for other in distinct:
                 if other != article:
                     self._asked_together[article][other] += 1
+
+
+def scheduled_changes(snapshot: _Snapshot, article_ids: list[str],
+                      day: dt.date) -> list[dict[str, str]]:
+    """Cited articles that a published successor replaces after `day`, with a note for agents."""
+    changes: dict[str, dict[str, str]] = {}
+    for chunk in snapshot.chunks.values():
+        if chunk.article_id in article_ids and chunk.article_id not in changes \
+                and chunk.successor and chunk.retired_from > day.isoformat():
+            successor = next((c for c in snapshot.chunks.values()
+                              if c.article_id == chunk.successor), None)
+            title = successor.title if successor else chunk.successor
+            when = dt.date.fromisoformat(chunk.retired_from)
+            changes[chunk.article_id] = {
+                "article_id": chunk.article_id, "successor_id": chunk.successor,
+                "successor_title": title, "effective_from": chunk.retired_from,
+                "note": f"정책 변경 예정: {when.month}월 {when.day}일부터 '{title}' 문서가 "
+                        f"'{chunk.title}' 대신 적용돼요."}
+    return list(changes.values())
 
 
 def _cited(suggestion: Suggestion) -> list[dict[str, Any]]:

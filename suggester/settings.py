@@ -72,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="log_level", default="INFO", help="Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting(name="max_inquiry_chars", default=4000, kind=int,
             help="Longest customer message the API and CLI accept."),
+    Setting(name="impact_recent_inquiries", default=300, kind=int,
+            help="How many of the most recent logged inquiries an impact preview (영향 미리보기) "
+                 "answers besides the golden set; 0 means the golden set only."),
     Setting(name="llm_base_url", default="",
             help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that rewrites "
                  "drafts; empty means the grounded composer alone drafts."),
@@ -128,6 +131,7 @@ class Settings:
     workers: int
     log_level: str
     max_inquiry_chars: int
+    impact_recent_inquiries: int
     llm_base_url: str
     llm_model: str
     llm_api_key: str

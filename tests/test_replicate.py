@@ -261,3 +261,28 @@ def test_two_servers_share_publishes_through_postgres_and_chroma(tmp_path, postg
         print(f"host B cited the edit {took:.1f} s after the publish on host A returned")
     for server in servers:
         assert "Traceback" not in server.output, server.output[-3000:]
+
+
+def test_a_change_scheduled_on_one_host_switches_over_on_the_other_by_date(hosts):
+    import datetime as dt
+
+    from suggester.service import Suggester
+
+    a, b = hosts
+    day = dt.date.today() + dt.timedelta(days=7)
+    source = a.path.read_text(encoding="utf-8").replace("3~5영업일", "2~4영업일")
+    successor = set_front_matter(source.replace("id: refund-when", "id: refund-when-next"),
+                                 title="환불은 언제 되나요 (변경)", version=1,
+                                 effective_from=day.isoformat(), supersedes=ARTICLE)
+    a.publisher.publish(successor, author="minji")
+    b.replica.catch_up()
+    inquiry = "카드로 결제했는데 환불 언제 돼요?"
+    for host in (a, b):
+        service = Suggester(host.settings)
+        today = service.suggest(inquiry, audience="buyer", log=False)
+        assert "3~5영업일" in today.draft.text and "2~4영업일" not in today.draft.text
+        [note] = today.to_dict()["scheduled_changes"]
+        assert note["successor_id"] == "refund-when-next"
+        later = service.suggest(inquiry, audience="buyer", log=False, as_of=day)
+        assert "2~4영업일" in later.draft.text and "3~5영업일" not in later.draft.text
+        assert {c.article_id for c in later.draft.citations} == {"refund-when-next"}

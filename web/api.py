@@ -5,6 +5,7 @@ Who may call it, and what an integration token sees, is decided in web/access.py
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from web.articles import render_article
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 SUGGEST_FIELDS = {"inquiry": str, "audience": str, "channel": str, "customer_name": str,
-                  "order_id": str, "k": int, "article_id": str}
+                  "order_id": str, "k": int, "article_id": str, "as_of": str}
 FEEDBACK_FIELDS = {"suggestion_id": str, "verdict": str, "final_text": str,
                    "corrected_types": list}
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -94,8 +95,23 @@ def suggest():
     result = suggester().suggest(
         body["inquiry"], audience=body.get("audience"), channel=body.get("channel") or "chat",
         customer_name=body.get("customer_name"), order_id=body.get("order_id"),
-        k=5 if body.get("k") is None else body["k"], article_id=article_id)
+        k=5 if body.get("k") is None else body["k"], article_id=article_id,
+        as_of=_as_of(body.get("as_of")))
     return jsonify(result.to_dict(internal=caller().sees_internal))
+
+
+def _as_of(value: str | None) -> dt.date | None:
+    """The order or event date (YYYY-MM-DD) whose rules apply; empty means today."""
+    if not value:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise InputError("as_of must be a date YYYY-MM-DD (the order or event date)",
+                     code="invalid_as_of", korean="기준일(as_of)은 YYYY-MM-DD 형식의 날짜여야 "
+                                                  "합니다.")
 
 
 @bp.post("/feedback")

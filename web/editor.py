@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     jsonify,
@@ -27,7 +30,8 @@ from flask import (
 )
 from markupsafe import escape
 
-from suggester.errors import ArticleError, SearchIndexError
+from suggester.errors import ArticleError, SearchIndexError, SuggesterError
+from suggester.evaluation.impact import preview_impact
 from suggester.knowledge.articles import (
     ARTICLE_ID,
     ARTICLE_TYPES,
@@ -42,6 +46,7 @@ from suggester.knowledge.articles import (
     parse_article,
     read_article,
 )
+from suggester.knowledge.consistency import CONTRADICTION, ConsistencyChecker
 from suggester.knowledge.lint import Finding
 from suggester.publish import (
     EditConflict,
@@ -112,6 +117,15 @@ def publisher() -> Publisher:
     return extensions["suggester.publisher"]
 
 
+def _checker() -> ConsistencyChecker:
+    """The app's consistency checker, on the retriever's Kiwi (it caches articles' facts)."""
+    extensions = current_app.extensions
+    if "suggester.consistency" not in extensions:
+        tokenizer = extensions["suggester.service"].retriever.tokenizer
+        extensions["suggester.consistency"] = ConsistencyChecker(tokenizer.topic_words)
+    return extensions["suggester.consistency"]
+
+
 def _author() -> str:
     user = current_user()
     assert user is not None  # editors_only let the request through
@@ -167,10 +181,23 @@ def _matches(row: Row, filters: dict[str, str]) -> bool:
 def index():
     filters = {key: request.args.get(key, "").strip()
                for key in ("type", "category", "audience", "status", "overdue", "q")}
-    rows = [row for row in _rows() if _matches(row, filters)]
+    every = _rows()
+    rows = [row for row in every if _matches(row, filters)]
     return render_template("editor_list.html", rows=rows, filters=filters,
                            types=ARTICLE_TYPES, categories=TAXONOMY, audiences=AUDIENCES,
-                           statuses=STATUSES)
+                           statuses=STATUSES, switchovers=_upcoming_switchovers(every))
+
+
+def _upcoming_switchovers(rows: list[Row]) -> list[dict[str, Any]]:
+    """Published successors not yet in effect: the day each takes over from the old article."""
+    today = dt.date.today()
+    titles = {row.id: row.article.title for row in rows if row.article}
+    upcoming = [row.article for row in rows if row.article and row.article.supersedes
+                and row.article.status == "published" and row.article.effective_from
+                and row.article.effective_from > today]
+    return sorted(({"day": a.effective_from, "new_id": a.id, "new_title": a.title,
+                    "old_id": a.supersedes, "old_title": titles.get(a.supersedes, a.supersedes)}
+                   for a in upcoming), key=lambda s: (s["day"], s["new_id"]))
 
 
 # -- edit, preview, save --------------------------------------------------------------------
@@ -198,6 +225,7 @@ def _edit_page(article_id: str, source: str, *, base: str, status: int = 200,
     return render_template(
         "editor_edit.html", article_id=article_id, source=source, base=base,
         article=article, preview=_preview_html(source), findings=_findings_view(findings),
+        conflicts=_conflicts_view(article),
         file_status=_file_status(article_id), pending=pending, showing_draft=showing_draft,
         helper=_similar_answers(article) if _is_draft(article, showing_draft) else None,
     ), status
@@ -253,7 +281,49 @@ def preview():
         return jsonify(error="invalid_article_id", message="article_id must be an article's id",
                        message_ko="문서 ID(article_id) 형식이 올바르지 않습니다."), 400
     findings = publisher().check(source, article_id=article_id or None)
-    return jsonify(html=_preview_html(source), findings=_findings_view(findings))
+    article = _parse_or_none(source, article_id) if article_id else None
+    return jsonify(html=_preview_html(source), findings=_findings_view(findings),
+                   conflicts=_conflicts_view(article))
+
+
+@bp.post("/<article_id>/impact")
+def impact(article_id: str):
+    """Stream the impact preview as JSON lines: progress, then the report (or an error)."""
+    if _path_or_none(article_id) is None:
+        return _not_found(article_id)
+    body = request.get_json(silent=True) if request.is_json else request.form
+    source = body.get("source") if hasattr(body, "get") else None
+    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS \
+            or _LONE_SURROGATE.search(source) or _parse_or_none(source, article_id) is None:
+        return jsonify(error="invalid_source",
+                       message="send the article source as 'source': an article that parses",
+                       message_ko="문서 내용(source)이 올바른 문서가 아닙니다. 게시 전 검사의 "
+                                  "오류를 먼저 고치세요."), 400
+    settings = current_app.extensions["suggester.settings"]
+    models = current_app.extensions["suggester.service"].retriever
+    store = _store()
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            report = preview_impact(settings, source, article_id=article_id, models=models,
+                                    store=store,
+                                    progress=lambda done, total: events.put(
+                                        {"done": done, "total": total}))
+            events.put({"report": report.to_dict()})
+        except (SuggesterError, ArticleError, OSError) as exc:
+            events.put({"error": str(exc)})
+
+    threading.Thread(target=work, name=f"impact-{article_id}", daemon=True).start()
+
+    def lines():
+        while True:
+            event = events.get()
+            yield json.dumps(event, ensure_ascii=False) + "\n"
+            if "done" not in event:
+                return
+
+    return Response(lines(), mimetype="application/x-ndjson")
 
 
 def _failed(article_id: str, source: str, base: str | None, exc: PublishError) -> Any:
@@ -463,6 +533,25 @@ def _findings_view(findings: list[Finding]) -> list[dict[str, Any]]:
     kb_dir = _kb_dir()
     return [{"where": f"{_relative(f.path, kb_dir)}:{f.line}", "line": f.line,
              "severity": f.severity, "message": f.message} for f in findings]
+
+
+def _conflicts_view(article: Article | None) -> list[dict[str, Any]]:
+    """Lines of other published articles that state this article's facts differently, or
+    repeat its rules: each with this article's line beside it."""
+    if article is None:
+        return []
+    kb_dir = _kb_dir()
+    others = []
+    for path in discover(kb_dir):
+        try:
+            others.append(read_article(path))
+        except ArticleError:
+            continue
+    return [{"kind": c.kind, "label": "값이 다름" if c.kind == CONTRADICTION else "중복 문장",
+             "line": c.line, "text": c.text, "detail": c.detail,
+             "where": f"{_relative(c.other_path, kb_dir)}:{c.other_line}",
+             "other_text": c.other_text}
+            for c in _checker().check_article(article, others)]
 
 
 def _relative(path: Path, kb_dir: Path) -> str:

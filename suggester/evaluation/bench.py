@@ -152,6 +152,31 @@ def bench_suggest(settings: Settings, queries: Sequence[str], report: BenchRepor
     return timings
 
 
+IMPACT_INQUIRIES = 300
+IMPACT_BUDGET_S = 20.0
+
+
+def bench_impact(settings: Settings, queries: Sequence[str], report: BenchReport) -> None:
+    """Seconds for an impact preview (영향 미리보기) of a fee change over 300 inquiries: the
+    golden set, padded with the bench queries as logged inquiries would be."""
+    from suggester.evaluation.impact import Inquiry, gather_inquiries, preview_impact
+    from suggester.knowledge.articles import find_article_path
+
+    path = find_article_path(settings.kb_dir, "selling-fees")
+    if path is None:
+        return
+    inquiries = gather_inquiries(settings, None)[:IMPACT_INQUIRIES]
+    padding = [Inquiry(text=q, audience=None, source="logged") for q in queries]
+    while padding and len(inquiries) < IMPACT_INQUIRIES:
+        inquiries += padding[:IMPACT_INQUIRIES - len(inquiries)]
+    impact = preview_impact(settings, path.read_text(encoding="utf-8").replace("5%", "7%"),
+                            inquiries=inquiries)
+    report.add("impact.preview_s", impact.seconds,
+               f"impact preview (selling-fees 5% → 7%) of {impact.inquiries} inquiries: "
+               f"{impact.seconds:.1f} s (budget {IMPACT_BUDGET_S:.0f} s), "
+               f"{len(impact.changes)} change")
+
+
 def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchReport,
                     articles: int, progress: bool, cold: bool = False) -> None:
     """Index a synthetic KB and time it; `cold` starts from an empty vector cache, otherwise
@@ -206,6 +231,7 @@ def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 100
     retriever = Retriever(settings)
     bench_retrieval(retriever, queries, report, "shipped")
     bench_suggest(settings, queries, report, "shipped")
+    bench_impact(settings, queries, report)
     bench_synthetic(settings, queries, report, articles, progress, cold)
     report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
                                                "MiB")

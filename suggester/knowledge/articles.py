@@ -173,6 +173,12 @@ class Article:
         return as_date(self.meta.get("effective_from"))
 
     @property
+    def supersedes(self) -> str:
+        """The id of the article this one replaces from its `effective_from` ("" for none)."""
+        value = self.meta.get("supersedes")
+        return str(value) if value not in (None, "") else ""
+
+    @property
     def review_by(self) -> dt.date | None:
         return as_date(self.meta.get("review_by"))
 

@@ -56,6 +56,10 @@ class Chunk:
     content_hash: str
     related: str = ""  # ids of related articles, comma-separated (Chroma takes scalars only)
     handles_flags: str = ""  # the risk flags the article handles, comma-separated
+    # A published article that supersedes this one, and the day it takes over ("" for none):
+    # from that day this chunk is no longer served (decided at query time, no re-index).
+    successor: str = ""
+    retired_from: str = ""
 
     @property
     def embed_text(self) -> str:
@@ -88,8 +92,9 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def chunk_article(article: Article) -> list[Chunk]:
-    """Every chunk of an article, internal-only ones included and flagged."""
+def chunk_article(article: Article, successor: Article | None = None) -> list[Chunk]:
+    """Every chunk of an article, internal-only ones included and flagged; `successor` is the
+    published article that supersedes it, if any."""
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for section in article.walk():
@@ -101,7 +106,7 @@ def chunk_article(article: Article) -> list[Chunk]:
             base = f"{article.id}#{path}" + (f"#{part_number + 1}" if part_number else "")
             seen[base] = seen.get(base, 0) + 1
             chunk_id = base if seen[base] == 1 else f"{base}~{seen[base]}"
-            chunks.append(_make_chunk(article, section, chunk_id, path, part))
+            chunks.append(_make_chunk(article, section, chunk_id, path, part, successor))
     return chunks
 
 
@@ -113,8 +118,9 @@ def _section_text(section: Section) -> str:
 
 
 def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
-                text: str) -> Chunk:
+                text: str, successor: Article | None = None) -> Chunk:
     effective = article.effective_from
+    takes_over = successor.effective_from if successor else None
     chunk = Chunk(
         id=chunk_id,
         article_id=article.id,
@@ -134,6 +140,8 @@ def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
         content_hash="",
         related=",".join(article.related),
         handles_flags=",".join(article.handles_flags),
+        successor=successor.id if successor and takes_over else "",
+        retired_from=takes_over.isoformat() if takes_over else "",
     )
     return replace(chunk, content_hash=_sha(chunk.embed_text))
 
@@ -159,3 +167,13 @@ def split_paragraphs(text: str, limit: int) -> list[str]:
         else:
             parts.append(piece)
     return parts
+
+
+def successors(articles: list[Article]) -> dict[str, Article]:
+    """The published article that supersedes each article id (lint keeps it to one)."""
+    found: dict[str, Article] = {}
+    for article in articles:
+        if article.status == "published" and article.supersedes \
+                and article.supersedes != article.id:
+            found.setdefault(article.supersedes, article)
+    return found

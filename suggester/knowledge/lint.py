@@ -338,7 +338,44 @@ def check_references(articles: list[Article]) -> list[Finding]:
                 findings.append(_finding(article, key, f"{key} points to the article itself"))
             elif target not in first_by_id:
                 findings.append(_finding(article, key, f"{key} points to unknown id '{target}'"))
+    findings += _check_succession(articles, first_by_id)
     return findings + _check_flag_owners(articles)
+
+
+def _check_succession(articles: list[Article], by_id: dict[str, Article]) -> list[Finding]:
+    """`supersedes` chains: one successor per article, a later date, no cycle."""
+    findings = []
+    successors: dict[str, list[Article]] = {}
+    for article in articles:
+        old_id = article.supersedes
+        if old_id and old_id != article.id and old_id in by_id:
+            successors.setdefault(old_id, []).append(article)
+            old = by_id[old_id]
+            if article.effective_from and old.effective_from \
+                    and article.effective_from <= old.effective_from:
+                findings.append(_finding(
+                    article, "effective_from",
+                    f"effective_from {article.effective_from} must be later than that of the "
+                    f"article it supersedes, '{old_id}' ({old.effective_from})"))
+    for old_id, newer in successors.items():
+        if len(newer) > 1:
+            findings += [_finding(a, "supersedes", f"'{old_id}' is superseded by "
+                                                   f"{len(newer)} articles "
+                                                   f"({', '.join(sorted(n.id for n in newer))}): "
+                                                   "an article has one successor") for a in newer]
+    for article in articles:
+        seen = [article.id]
+        current = article
+        while current.supersedes in by_id and current.supersedes != current.id:
+            current = by_id[current.supersedes]
+            if current.id == article.id:
+                findings.append(_finding(article, "supersedes", "supersedes makes a cycle: "
+                                                                + " → ".join([*seen, article.id])))
+                break
+            if current.id in seen:  # a cycle that does not pass through this article
+                break
+            seen.append(current.id)
+    return findings
 
 
 def _check_flag_owners(articles: list[Article]) -> list[Finding]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from suggester.errors import ArticleError, ChromaUnavailable, SearchIndexError
 from suggester.knowledge.articles import Article, discover, read_article
-from suggester.knowledge.chunks import Chunk, chunk_article
+from suggester.knowledge.chunks import Chunk, chunk_article, successors
 from suggester.knowledge.files import write_atomically
 from suggester.knowledge.lint import ERROR, Finding, check_article
 from suggester.search.cache import ContentCache
@@ -218,8 +218,17 @@ class Indexer:
                         only: Iterable[Path] | None) -> tuple[dict[str, Chunk], set[str] | None]:
         """Every chunk the index should hold, and the ids of the articles re-read (None: all)."""
         today = dt.date.today()
-        paths = discover(self.settings.kb_dir) if only is None else [Path(p) for p in only]
-        articles = [a for a in (self._read(p, report, today) for p in paths) if a is not None]
+        paths = [Path(p) for p in only] if only is not None else []
+        everything = [a for a in (self._read(p, report if only is None else SyncReport(), today)
+                                  for p in discover(self.settings.kb_dir)) if a is not None]
+        successor_of = successors(everything)
+        if only is None:
+            articles = everything
+        else:
+            articles = [a for a in (self._read(p, report, today) for p in paths) if a is not None]
+            # A new successor changes the day the article it supersedes stops: re-chunk it too.
+            old_ids = {a.supersedes for a in articles if a.supersedes}
+            articles += [a for a in everything if a.id in old_ids and a.path not in paths]
         changed = None
         desired: dict[str, Chunk] = {}
         if only is not None:
@@ -228,7 +237,8 @@ class Indexer:
             desired = {i: c for i, c in stored.items() if c.article_id not in changed}
         for article in articles:
             if article.status == "published":
-                desired.update((c.id, c) for c in chunk_article(article))
+                desired.update((c.id, c) for c in chunk_article(
+                    article, successor_of.get(article.id)))
         report.articles = len({c.article_id for c in desired.values()})
         return desired, changed
 

@@ -191,14 +191,20 @@ class Filters:
     customer_facing: bool = True
 
     def allows(self, chunk: Chunk, today: dt.date) -> bool:
-        if chunk.status != "published" or not chunk.effective_from \
-                or chunk.effective_from > today.isoformat():
+        if not in_effect(chunk, today):
             return False
         if self.customer_facing and chunk.internal:
             return False
         if self.audience in AUDIENCES and chunk.audience not in (self.audience, "all"):
             return False
         return not (self.category and chunk.category != self.category)
+
+
+def in_effect(chunk: Chunk, day: dt.date) -> bool:
+    """Published, in effect on `day`, and not yet replaced by a successor that is."""
+    iso = day.isoformat()
+    return chunk.status == "published" and bool(chunk.effective_from) \
+        and chunk.effective_from <= iso and not (chunk.retired_from and chunk.retired_from <= iso)
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,24 @@ def test_editor_publishes_a_fee_change_and_the_agent_sees_it(open_page, live_ser
     editor.wait_for_selector("#preview li:has-text('상품가의 7%예요')")
     assert "5%" not in editor.inner_text("#preview")
     assert editor.locator("#findings .finding-error").count() == 0
+    # Beside the findings: the published lines of other articles that still say 5%.
+    editor.wait_for_selector("#conflicts .conflict-contradiction")
+    disagreeing = editor.locator("#conflicts .conflict-contradiction")
+    first = disagreeing.first.inner_text()
+    assert "값이 다름" in first and "7%" in first and "5%" in first
+    assert re.search(r"(policy|faq|exception)/[a-z-]+\.md:\d+", first)
+    assert "selling-fees.md" not in first
+
+    # 영향 미리보기: the drafts that would change, before and after, with a progress bar.
+    editor.click("#impact-button")
+    editor.wait_for_selector("#impact-summary:has-text('건이 바뀝니다')", timeout=120_000)
+    assert editor.inner_text("#impact-count") == "완료"
+    changed = editor.locator("#impact-changes .impact-change", has_text="7%")
+    assert changed.count() >= 1
+    before, after = changed.first.locator("td").nth(1), changed.first.locator("td").nth(2)
+    assert "5%" in before.inner_text() and "7%" in after.inner_text()
+    assert editor.locator("#impact-figures td", has_text="retrieval.served.mrr").count() == 1
+    screenshot(editor, "editor-impact")
 
     with editor.expect_navigation():
         editor.click("button[value=publish]")
@@ -304,3 +322,47 @@ def test_preview_recovers_after_a_failed_refresh(open_page):
     editor.fill("#source", source.replace("18:00", "17:45"))
     editor.wait_for_selector("#preview li:has-text('17:45')")
     assert "stale" not in editor.get_attribute("#preview", "class")
+
+
+def test_editor_schedules_a_fee_change_and_the_agent_sees_it_switch_over(open_page):
+    """A successor published now for next week: today's drafts keep the fee in force with an
+    internal note; the console's 기준일 set to next week gets the new fee and says so."""
+    import datetime as dt
+
+    day = dt.date.today() + dt.timedelta(days=7)
+    editor = open_page("editor")
+    editor.goto("/editor/new")
+    editor.select_option("select[name=type]", "policy")
+    editor.fill("input[name=id]", "selling-fees-next")
+    editor.fill("input[name=title]", "판매 수수료 안내 (변경)")
+    editor.select_option("select[name=category]", "정산·수수료")
+    editor.select_option("select[name=audience]", "seller")
+    editor.click("form.new-form button[type=submit]")
+    editor.wait_for_url("**/editor/selling-fees-next/edit")
+    skeleton = editor.input_value("#source")
+    front_matter = skeleton[: skeleton.index("---", 3)]
+    front_matter = re.sub(r"effective_from: .*", f"effective_from: {day.isoformat()}",
+                          front_matter) + "supersedes: selling-fees\n---\n"
+    shipped = (SHIPPED_KB / "policy" / "selling-fees.md").read_text(encoding="utf-8")
+    body = shipped[shipped.index("---", 3) + 3:]
+    editor.fill("#source", front_matter + re.sub(r"\d+%", "9%", body))
+    editor.wait_for_selector("#preview li:has-text('상품가의 9%예요')")
+    assert editor.locator("#findings .finding-error").count() == 0
+    with editor.expect_navigation():
+        editor.click("button[value=publish]")
+    editor.wait_for_selector(".notice-ok:has-text('게시했습니다')")
+    editor.goto("/editor/")
+    switch = editor.inner_text("#switchovers")
+    assert f"{day.month}월 {day.day}일" in switch and "판매 수수료 안내 (변경)" in switch
+
+    agent = open_page("agent")
+    ask(agent, FEE_QUESTION, audience="seller")
+    assert "9%" not in agent.input_value("#draft-text")
+    note = agent.inner_text("#internal .scheduled-change")
+    assert note.startswith(f"정책 변경 예정: {day.month}월 {day.day}일부터")
+    agent.fill("#as-of", day.isoformat())
+    ask(agent, FEE_QUESTION, audience="seller")
+    draft = agent.input_value("#draft-text")
+    assert f"주문하신 {day.month}월 {day.day}일 기준 수수료는 9%예요." in draft.split("\n\n")[0]
+    assert "5%" not in draft and "7%" not in draft
+    screenshot(agent, "console-as-of")

@@ -209,3 +209,36 @@ def test_one_flag_takes_its_escalation_rule_from_one_article(small_kb, write_art
     # Without ## 에스컬레이션 an article gives agents no rule for the flag.
     assert any("no ## 에스컬레이션 section" in f.message
                for f in findings_for(small_kb, "shipping-late.md", "warning"))
+
+
+def _successor(article_source, new_id: str, old_id: str, effective_from: str) -> str:
+    return article_source(id=new_id, effective_from=effective_from,
+                          owner=f"cx-policy\nsupersedes: {old_id}")
+
+
+def test_a_successor_must_take_effect_after_the_article_it_supersedes(small_kb, write_article,
+                                                                      article_source):
+    write_article("refund-when-v2.md",
+                  _successor(article_source, "refund-when-v2", "refund-when", "2026-01-05"))
+    assert any("must be later than that of the article it supersedes, 'refund-when'" in f.message
+               for f in findings_for(small_kb, "refund-when-v2.md"))
+    write_article("refund-when-v2.md",
+                  _successor(article_source, "refund-when-v2", "refund-when", "2026-12-15"))
+    assert findings_for(small_kb, "refund-when-v2.md") == []
+
+
+def test_an_article_has_one_successor(small_kb, write_article, article_source):
+    for new_id in ("refund-when-a", "refund-when-b"):
+        write_article(f"{new_id}.md",
+                      _successor(article_source, new_id, "refund-when", "2026-12-15"))
+    messages = [f.message for f in findings_for(small_kb, "refund-when-b.md")]
+    assert "'refund-when' is superseded by 2 articles (refund-when-a, refund-when-b): an " \
+           "article has one successor" in messages
+
+
+def test_supersedes_must_not_make_a_cycle(small_kb, write_article, article_source):
+    write_article("refund-when.md", article_source(owner="cx-policy\nsupersedes: refund-when-v2"))
+    write_article("refund-when-v2.md",
+                  _successor(article_source, "refund-when-v2", "refund-when", "2026-12-15"))
+    messages = [f.message for f in findings_for(small_kb, "refund-when.md")]
+    assert "supersedes makes a cycle: refund-when → refund-when-v2 → refund-when" in messages

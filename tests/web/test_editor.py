@@ -7,6 +7,7 @@ shared test cache); each test changes its own article, so they do not depend on 
 from __future__ import annotations
 
 import errno
+import json
 import re
 import shutil
 from dataclasses import replace
@@ -265,6 +266,46 @@ def test_preview_reports_lint_findings(editor):
                            json={"source": "---\nid: x\n", "article_id": "return-policy"})
     findings = response.get_json()["findings"]
     assert findings and findings[0]["severity"] == "error" and findings[0]["line"] == 1
+
+
+def test_preview_and_edit_page_list_lines_of_other_articles_that_disagree(editor, editor_app):
+    source = kb_path(editor_app, "selling-fees", "policy").read_text(encoding="utf-8")
+    changed = source.replace("판매 수수료는 구매자가 결제한 금액 중 상품가의 5%예요.",
+                             "판매 수수료는 구매자가 결제한 금액 중 상품가의 7%예요.")
+    token = open_editor(editor, "selling-fees")["token"]
+    response = editor.post("/editor/preview", headers={"X-CSRF-Token": token},
+                           json={"source": changed, "article_id": "selling-fees"})
+    conflicts = response.get_json()["conflicts"]
+    disagreeing = [c for c in conflicts if c["kind"] == "contradiction"]
+    assert disagreeing and all("7%" in c["text"] for c in disagreeing)
+    assert all(re.fullmatch(r"(policy|faq|exception)/[a-z0-9-]+\.md:\d+", c["where"])
+               and "selling-fees" not in c["where"] for c in disagreeing)
+    # Saving shows the same list on the edit page, beside the lint findings.
+    assert save(editor, "selling-fees", changed, action="draft").status_code == 302
+    page = editor.get("/editor/selling-fees/edit").get_data(as_text=True)
+    assert "다른 문서와 비교" in page and "값이 다름" in page and "7% ↔ 5%" in page
+
+
+def test_impact_preview_lists_the_drafts_a_fee_change_alters_and_changes_nothing(editor,
+                                                                                 editor_app):
+    path = kb_path(editor_app, "selling-fees", "policy")
+    served = path.read_text(encoding="utf-8")
+    token = open_editor(editor, "selling-fees")["token"]
+    response = editor.post("/editor/selling-fees/impact", headers={"X-CSRF-Token": token},
+                           json={"source": served.replace("5%", "7%")})
+    assert response.status_code == 200
+    events = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    progress, [last] = events[:-1], events[-1:]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == last["report"]["inquiries"]
+    report = last["report"]
+    fee_changes = [c for c in report["changes"] if "답변의 수치" in c["changed"]]
+    assert fee_changes
+    assert any("7%" in c["after"]["facts"] and "5%" in c["before"]["facts"] for c in fee_changes)
+    assert all(c["before"]["facts"] != c["after"]["facts"] for c in fee_changes)
+    assert set(report["figures"]) >= {"retrieval.served.mrr", "no_answer.recall"}
+    # Nothing was published: the file and the served answer are as before.
+    assert path.read_text(encoding="utf-8") == served
+    assert "5%" in suggest(editor, "판매 수수료 몇 퍼센트예요?")["draft"]["text"]
 
 
 def test_a_long_korean_article_fits_in_the_form(editor, editor_app):

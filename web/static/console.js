@@ -93,6 +93,8 @@
     const order = $("order-id").value.trim();
     if (name) body.customer_name = name;
     if (order) body.order_id = order;
+    const asOf = $("as-of") ? $("as-of").value : "";
+    if (asOf) body.as_of = asOf;
     return body;
   }
 
@@ -156,7 +158,7 @@
     renderCitations(data.draft.citations);
     renderAlternatives(data.alternatives || [], data.chosen_by_agent);
     renderAnticipated(data.anticipated);
-    renderInternal(data.internal_notes, data.draft.grounded);
+    renderInternal(data.internal_notes, data.draft.grounded, data.scheduled_changes || []);
     renderTimings(data.timings_ms);
     closeArticle();
     // Articles fetched for an earlier suggestion may have been republished since: this one's
@@ -487,12 +489,14 @@
     ])));
   }
 
-  function renderInternal(notes, grounded) {
-    $("internal").hidden = !notes.length;
+  function renderInternal(notes, grounded, scheduled) {
+    $("internal").hidden = !notes.length && !scheduled.length;
+    // A cited rule that a published successor replaces soon: the agent may need to say so.
+    const upcoming = scheduled.map((change) => el("p", { className: "note scheduled-change", text: change.note }));
     // Without a confident match these memos belong to the nearest articles, maybe not this case.
     const caveat = grounded ? []
       : [el("p", { className: "note", text: "근거가 확실하지 않은 검색 결과의 메모입니다. 이 문의에 맞는지 확인하세요." })];
-    $("internal-notes").replaceChildren(...caveat, ...notes.map((note) => el("div", { className: "internal-note" }, [
+    $("internal-notes").replaceChildren(...upcoming, ...caveat, ...notes.map((note) => el("div", { className: "internal-note" }, [
       el("div", { className: "note-title" }, [
         button(`${note.title} › ${note.section}`, () => openArticle(note.article_id, note.section), "link")]),
       el("p", { className: "pre", text: note.text }),
