@@ -17,7 +17,7 @@ from suggester.search.index import Indexer
 from suggester.service import Suggester
 from web import create_app
 
-from conftest import SHIPPED_KB, add_users, make_settings, sign_in
+from conftest import SHIPPED_KB, add_users, console_csrf, make_settings, sign_in
 
 FEE_QUESTION = "판매 수수료 몇 퍼센트 떼 가요?"
 TODAY = dt.date.today()
@@ -99,6 +99,8 @@ def _signed_in(settings, database, role: str):
     add_users(app)
     client = app.test_client()
     sign_in(client, role)
+    # A signed-in session's writes to /api carry the page's CSRF token, as the console's do.
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = console_csrf(client)
     return client
 
 

@@ -19,7 +19,7 @@ from suggester.operations.symptoms import OTHER_SYMPTOM, OUTAGE_FLAG, is_outage,
 from suggester.operations.webhook import Webhook
 from suggester.records.incidents import Incident, IncidentRecords, Observation
 from suggester.records.store import Store
-from suggester.reply.analyze import FLAG_ARTICLES, Analysis
+from suggester.reply.analyze import Analysis, flag_owner
 from suggester.reply.draft import PLACEHOLDER, Citation, Draft, Sentence
 from suggester.reply.tone import to_formal
 from suggester.settings import Settings
@@ -93,6 +93,7 @@ class IncidentDesk:
     def draft(self, incident: Incident, chunks: Iterable[Chunk], *, channel: str,
               values: dict[str, str]) -> Draft | None:
         """The holding reply while open, the 'fixed' reply once closed; None without one."""
+        chunks = list(chunks)
         if incident.open:
             script = holding_script(chunks)
             if script is None:
@@ -107,7 +108,7 @@ class IncidentDesk:
         text = (f"{{고객명}}님, 이용에 불편을 드려 죄송해요. {incident.symptom} 문제는 "
                 f"{_kst(incident.closed_at or incident.opened_at)}에 복구되었어요. {note}")
         citation = Citation(number=1, chunk_id=f"incident-{incident.id}#{RESOLUTION_SECTION}",
-                            article_id=FLAG_ARTICLES[OUTAGE_FLAG] or "",
+                            article_id=flag_owner(chunks, OUTAGE_FLAG) or "",
                             title=f"장애 #{incident.id} 복구 안내", section=RESOLUTION_SECTION,
                             version=0)
         return _draft(text, citation, channel, values, reason="incident_fixed",
@@ -116,8 +117,10 @@ class IncidentDesk:
 
 
 def holding_script(chunks: Iterable[Chunk]) -> Chunk | None:
-    """The outage article's general script (`## 응대 예시`), the holding reply."""
-    article = FLAG_ARTICLES[OUTAGE_FLAG]
+    """The outage article's general script (`## 응대 예시`), the holding reply: the article
+    whose front matter handles the `outage` flag (kb/README.md › handles_flags)."""
+    chunks = list(chunks)
+    article = flag_owner(chunks, OUTAGE_FLAG)
     return next((c for c in chunks if c.article_id == article and not c.internal
                  and c.section == HOLDING_SECTION), None)
 

@@ -546,6 +546,11 @@ def _flag_handlers(chunks: Iterable[Chunk]) -> tuple[dict[str, frozenset[str]], 
     return articles, owners
 
 
+def flag_owner(chunks: Iterable[Chunk], flag: str) -> str | None:
+    """The article a raised flag follows (its `handles_flags` owner, first by type), if any."""
+    return _flag_handlers(chunks)[1].get(flag)
+
+
 class Analyzer:
     """Analyse inquiries; `analyze` is safe from many threads, `learn` takes a lock."""
 
