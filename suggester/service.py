@@ -21,7 +21,7 @@ from suggester.knowledge.chunks import Chunk
 from suggester.records.store import Store
 from suggester.reply.analyze import Analysis, Analyzer, flagged_articles, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
-from suggester.reply.compose import CHANNELS, Composer, Known
+from suggester.reply.compose import CHANNELS, Budgets, Composer, Known
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
@@ -140,10 +140,11 @@ class Suggester:
                 # Sentences of unchanged chunks keep their tokens across generations.
                 live = {c.content_hash for c in chunks}
                 self._sentence_cache = {h: v for h, v in self._sentence_cache.items()
-                                        if h in live}
+                                        if h.removeprefix("Q:") in live}
                 self._composer = Composer(chunks, tokenizer=self.retriever.tokenizer,
                                           chunk_tokens=tokens,
-                                          sentence_cache=self._sentence_cache)
+                                          sentence_cache=self._sentence_cache,
+                                          budgets=_budgets(self.settings))
                 self._anticipator = Anticipator(chunks)
                 if self._analyzer is None:
                     corrections = self.store.corrections() if self.store else []
@@ -215,7 +216,7 @@ class Suggester:
             draft = self._llm.rewrite(
                 draft, retrieval=retrieval, analysis=analysis, chunks=self._chunks,
                 internal=self._internal_text, on_token=on_token,
-                known=[v for v in (customer_name, order_id) if v])
+                known=[v for v in (customer_name, order_id) if v], inquiry=inquiry)
             timings["llm_ms"] = _since(mark)
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
@@ -301,6 +302,12 @@ class Suggester:
             for other in distinct:
                 if other != article:
                     self._asked_together[article][other] += 1
+
+
+def _budgets(settings: Settings) -> Budgets:
+    return Budgets(chat=settings.draft_chars_chat,
+                   per_question=settings.draft_chars_per_question,
+                   board=settings.draft_chars_board, phone=settings.draft_chars_phone)
 
 
 def _cited(suggestion: Suggestion) -> list[dict[str, Any]]:

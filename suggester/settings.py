@@ -55,6 +55,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="log_level", default="INFO", help="Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting(name="max_inquiry_chars", default=4000, kind=int,
             help="Longest customer message the API and CLI accept."),
+    Setting(name="draft_chars_chat", default=220, kind=int,
+            help="Characters a chat draft (opening included) may take to answer a one-question "
+                 "message; what is relevant beyond it is offered as optional sentences."),
+    Setting(name="draft_chars_per_question", default=150, kind=int,
+            help="Characters a draft may take for each further question of the message."),
+    Setting(name="draft_chars_board", default=500, kind=int,
+            help="Characters a board reply's answers may take (greeting and closing aside)."),
+    Setting(name="draft_chars_phone", default=350, kind=int,
+            help="Characters a phone script's answers may take (greeting and closing aside)."),
     Setting(name="llm_base_url", default="",
             help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that rewrites "
                  "drafts; empty means the grounded composer alone drafts."),
@@ -84,6 +93,10 @@ class Settings:
     workers: int
     log_level: str
     max_inquiry_chars: int
+    draft_chars_chat: int
+    draft_chars_per_question: int
+    draft_chars_board: int
+    draft_chars_phone: int
     llm_base_url: str
     llm_model: str
     llm_api_key: str
@@ -172,6 +185,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError("SUGGESTER_WORKERS must be at least 1")
     if settings.max_inquiry_chars < 1:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
+    for name in ("draft_chars_chat", "draft_chars_per_question", "draft_chars_board",
+                 "draft_chars_phone"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{_BY_NAME[name].env_var} must be at least 1 character")
     if not settings.llm_timeout > 0:
         raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
     if settings.llm_configured and not settings.llm_model.strip():
