@@ -43,6 +43,7 @@ REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothi
 # ("해당 하자는 ... 상태 상이에 해당하지 않아요" twice). Measured on dev: drafts with such a
 # pair 43 -> 33, must_include coverage unchanged; at 0.5 new facts without numbers went too.
 RESTATED = 0.6
+SAID_AGAIN = 0.35  # ... and in a short reply, a sentence of said numbers this much said
 # A sentence that shares the question's rarer words answers it ("모아둔 포인트는요?" ->
 # "보유 포인트는 소멸하며 재가입해도 복구되지 않아요"). Score: the IDF (over the KB's chunks) of
 # the content words shared with the question, below this it answers nothing.
@@ -50,6 +51,7 @@ ASKED_MIN_SCORE = 3.0
 # An anticipated question whose words (IDF-weighted) are this much in the customer's question
 # is the same question: its answer is the answer. Tuned on dev (see README, Drafts).
 QUESTION_MATCH = 0.6
+ASKED_SHARE = 0.4
 # A question whose words (IDF-weighted) the script states this much is answered by the script.
 SCRIPT_COVERS = 0.5
 NUMBER_BONUS = 1.0
@@ -285,7 +287,7 @@ class Composer:
         ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
             [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
         for number, chunk, sentence in ranked:
-            if _already_said(sentence, said):
+            if _already_said(sentence, said) or _says_again(sentence, said):
                 continue
             if kept and length + len(sentence) > budget:
                 spare.append((chunk, sentence))
@@ -360,7 +362,11 @@ class Composer:
             shared = words & candidate.question
             if len(shared) < 2 or self._weight(shared) < ASKED_MIN_SCORE:
                 continue  # "어디서 보나요" shares only words every question has
+            # Most of the KB question is asked, and it is much of what is asked: "포인트
+            # 유효기간을 연장할 수 있나요?" is not "환불 사이에 포인트 유효기간이 지났어요".
             match = self._weight(shared) / (self._weight(candidate.question) or 1.0)
+            if self._weight(shared) < ASKED_SHARE * self._weight(words):
+                continue
             if match > best_match:
                 best, best_match = candidate.chunk, match
         if best is None or best_match < QUESTION_MATCH:
@@ -578,6 +584,14 @@ def _usable(sentence: str) -> bool:
 def _without_name(sentence: str) -> str:
     """The customer is named once, in the opening: a script sentence drops its '{고객명}님,'."""
     return _NAME_FIRST.sub("", sentence).replace("{고객명}님", "고객님")
+
+
+def _says_again(sentence: str, said: str) -> bool:
+    """A short reply says a fact once: a sentence whose numbers are all said already and
+    whose wording is largely said ("중복 승인은 1영업일 안에 자동으로 취소돼요" in three
+    articles' words) adds length, not an answer."""
+    return bool(_NUMBER.search(sentence)) and not _new_numbers(sentence, said) and \
+        bigram_share(sentence, said) >= SAID_AGAIN
 
 
 def _already_said(sentence: str, said: str) -> bool:
