@@ -55,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="log_level", default="INFO", help="Logging level: DEBUG, INFO, WARNING, ERROR."),
     Setting(name="max_inquiry_chars", default=4000, kind=int,
             help="Longest customer message the API and CLI accept."),
-    Setting(name="draft_chars_chat", default=210, kind=int,
+    Setting(name="draft_chars_chat", default=220, kind=int,
             help="Characters a chat draft (opening included) may take to answer a one-question "
                  "message; what is relevant beyond it is offered as optional sentences."),
     Setting(name="draft_chars_per_question", default=150, kind=int,

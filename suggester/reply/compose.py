@@ -121,7 +121,7 @@ HOLDING = {
 class Budgets:
     """How many characters a draft's answers may take, per channel (suggester/settings.py)."""
 
-    chat: int = 210
+    chat: int = 220
     per_question: int = 150
     board: int = 500
     phone: int = 350
