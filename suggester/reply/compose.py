@@ -262,8 +262,8 @@ class Composer:
 
         The script is the approved answer to what its article is about, so it answers the
         first question unless it does not speak of what was asked; a question the script
-        leaves open gets its own best sentences (from any retrieved article), placed first
-        for the first question and in a paragraph of its own for a later one."""
+        leaves open gets its own best sentences (the first article's for the first question,
+        placed first; any retrieved article's for a later one, in a paragraph of its own)."""
         pool = self._pool(retrieval, script, channel)
         key = self._key_sentences(script)
         script_words = frozenset().union(*(c.words for c in pool if c.chunk.id == script.id))
@@ -275,9 +275,12 @@ class Composer:
             covered = self._weight(words & script_words) / (self._weight(words) or 1.0)
             # For the first question only the words the script leaves open choose a sentence
             # of their own: the script's words would pick any sentence of its article.
-            answer = self._matched_question(words, pool) or \
+            # The first question is the first article's to answer: a risk flag or the agent
+            # chose that article, and the draft follows it. Later ones may be another's.
+            choices = pool if own else [c for c in pool if c.weight == ARTICLE_WEIGHTS[0]]
+            answer = self._matched_question(words, choices) or \
                 ([] if covered >= SCRIPT_COVERS else
-                 self._best_sentences(words - script_words if not own else words, pool))
+                 self._best_sentences(words - script_words if not own else words, choices))
             if answer or not own:
                 own.append(answer)
         budget = self._budgets.for_channel(channel, max(1, len(own))) - \
