@@ -24,7 +24,7 @@ from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
-from suggester.reply.compose import CHANNELS, Composer, Known, as_of_sentence
+from suggester.reply.compose import CHANNELS, Budgets, Composer, Known, as_of_sentence
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
@@ -166,10 +166,11 @@ class Suggester:
                 # Sentences of unchanged chunks keep their tokens across generations.
                 live = {c.content_hash for c in chunks}
                 self._sentence_cache = {h: v for h, v in self._sentence_cache.items()
-                                        if h in live}
+                                        if h.removeprefix("Q:") in live}
                 self._composer = Composer(chunks, tokenizer=self.retriever.tokenizer,
                                           chunk_tokens=tokens,
-                                          sentence_cache=self._sentence_cache)
+                                          sentence_cache=self._sentence_cache,
+                                          budgets=_budgets(self.settings))
                 self._anticipator = Anticipator(chunks)
                 if self._analyzer is None:
                     # The mark first: a correction made meanwhile is learned twice, not never.
@@ -249,7 +250,7 @@ class Suggester:
             draft = self._llm.rewrite(
                 draft, retrieval=retrieval, analysis=analysis, chunks=self._chunks,
                 internal=self._internal_text, on_token=on_token,
-                known=[v for v in (customer_name, order_id) if v])
+                known=[v for v in (customer_name, order_id) if v], inquiry=inquiry)
             timings["llm_ms"] = _since(mark)
         if as_of is not None and draft.grounded and draft.paragraphs:
             rule = as_of_sentence(as_of, draft)
@@ -453,6 +454,12 @@ def scheduled_changes(snapshot: _Snapshot, article_ids: list[str],
                 "note": f"정책 변경 예정: {when.month}월 {when.day}일부터 '{title}' 문서가 "
                         f"'{chunk.title}' 대신 적용돼요."}
     return list(changes.values())
+
+
+def _budgets(settings: Settings) -> Budgets:
+    return Budgets(chat=settings.draft_chars_chat,
+                   per_question=settings.draft_chars_per_question,
+                   board=settings.draft_chars_board, phone=settings.draft_chars_phone)
 
 
 def _cited(suggestion: Suggestion) -> list[dict[str, Any]]:

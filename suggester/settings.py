@@ -75,6 +75,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="impact_recent_inquiries", default=300, kind=int,
             help="How many of the most recent logged inquiries an impact preview (영향 미리보기) "
                  "answers besides the golden set; 0 means the golden set only."),
+    Setting(name="draft_chars_chat", default=220, kind=int,
+            help="Characters a chat draft (opening included) may take to answer a one-question "
+                 "message; what is relevant beyond it is offered as optional sentences."),
+    Setting(name="draft_chars_per_question", default=150, kind=int,
+            help="Characters a draft may take for each further question of the message."),
+    Setting(name="draft_chars_board", default=500, kind=int,
+            help="Characters a board reply's answers may take (greeting and closing aside)."),
+    Setting(name="draft_chars_phone", default=350, kind=int,
+            help="Characters a phone script's answers may take (greeting and closing aside)."),
     Setting(name="llm_base_url", default="",
             help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that rewrites "
                  "drafts; empty means the grounded composer alone drafts."),
@@ -132,6 +141,10 @@ class Settings:
     log_level: str
     max_inquiry_chars: int
     impact_recent_inquiries: int
+    draft_chars_chat: int
+    draft_chars_per_question: int
+    draft_chars_board: int
+    draft_chars_phone: int
     llm_base_url: str
     llm_model: str
     llm_api_key: str
@@ -230,6 +243,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError("SUGGESTER_MAX_INQUIRY_CHARS must be at least 1")
     if settings.api_rate_limit < 0:
         raise SettingsError("SUGGESTER_API_RATE_LIMIT must be 0 (no limit) or more")
+    for name in ("draft_chars_chat", "draft_chars_per_question", "draft_chars_board",
+                 "draft_chars_phone"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{_BY_NAME[name].env_var} must be at least 1 character")
     if not settings.llm_timeout > 0:
         raise SettingsError("SUGGESTER_LLM_TIMEOUT must be more than 0 seconds")
     if settings.incident_threshold < 2 or settings.incident_window_minutes < 1:

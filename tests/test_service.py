@@ -77,8 +77,10 @@ def test_out_of_scope_questions_are_not_grounded(shipped_suggester):
 def test_placeholders_are_filled_when_known(shipped_suggester):
     result = shipped_suggester.suggest("택배가 배송완료로 떴는데 못 받았어요",
                                        customer_name="박서준", order_id="R2026112300123")
-    assert "박서준님" in result.draft.text and "R2026112300123" in result.draft.text
-    assert "{고객명}" not in result.draft.text
+    assert result.draft.text.count("박서준") == 1  # named once, in the opening
+    # The order number is filled wherever a chosen sentence needs it, never left blank.
+    assert "{고객명}" not in result.draft.text and "{주문번호}" not in result.draft.text
+    assert not result.draft.unfilled
 
 
 def test_anticipated_inquiries_are_grounded_and_new(shipped_suggester):

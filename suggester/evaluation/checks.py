@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from statistics import median
 from typing import Any
 
 from suggester.evaluation.golden import FLAGS, GoldenItem
@@ -18,6 +19,10 @@ from suggester.evaluation.metrics import mean
 from suggester.reply.draft_check import normalise  # the form leak checks compare text in
 
 MIN_LEAK_CHARS = 12
+# An answer-first draft states the facts asked for within its first lines: what an agent (and
+# a customer on a phone screen) reads before scrolling.
+ANSWER_FIRST_CHARS = 200
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 # Sentence and clause ends: a memo line leaks as a whole sentence or as one of its clauses.
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+|(?<=[.!?。])(?=[^\d\s])")
 _CLAUSE_END = re.compile(r",(?!\d)\s*|[;:·]\s*|\s+-\s+|\s*→\s*")
@@ -80,6 +85,10 @@ def check_item(item: GoldenItem, suggestion: Any, leaks: LeakDetector) -> dict[s
         "draft_text": text,
         "citations": [{"article_id": c.article_id, "section": c.section,
                        "chunk_id": c.chunk_id} for c in draft.citations],
+        "channel": item.channel,
+        "draft_chars": len(text),
+        "bullets": bool(_LIST_ITEM.search(text)),
+        "must_include_first": [s for s in item.must_include if s in text[:ANSWER_FIRST_CHARS]],
         "must_include_found": [s for s in item.must_include if s in text],
         "must_include_missing": [s for s in item.must_include if s not in text],
         "must_not_include_found": [s for s in item.must_not_include if s in text],
@@ -155,7 +164,39 @@ def summarise(items: Sequence[GoldenItem], records: Sequence[dict[str, Any]]) ->
         "internal_leaks": len(leaked),
         "leaking_items": leaked,
         "no_answer": no_answer,
+        "draft_shape": draft_shape(items, records),
     }
+
+
+def draft_shape(items: Sequence[GoldenItem], records: Sequence[dict[str, Any]]) -> dict:
+    """Are drafts short answers? Length of grounded chat drafts against the reference replies,
+    drafts with a bullet list, facts stated within the first ANSWER_FIRST_CHARS characters,
+    and coverage of the items that ask about two or more things."""
+    pairs = [(i, r) for i, r in zip(items, records, strict=True)
+             if i.grounded and r.get("draft_grounded")]
+    chat = [(i, r) for i, r in pairs if i.channel == "chat"]
+    drafts = [r.get("draft_chars", len(r.get("draft_text", ""))) for _, r in chat]
+    references = [len(i.reference_reply) for i, _ in chat]
+    draft_median = float(median(drafts)) if drafts else None
+    reference_median = float(median(references)) if references else None
+    grounded = [(i, r) for i, r in zip(items, records, strict=True) if i.grounded]
+    multi = [(i, r) for i, r in grounded if len(i.expected_types) >= 2]
+    return {
+        "chat_drafts": len(chat),
+        "chat_median_chars": draft_median,
+        "reference_median_chars": reference_median,
+        "chat_chars_ratio": _ratio(draft_median or 0.0, reference_median or 0.0),
+        "chat_bullet_drafts": sum(bool(r.get("bullets")) for _, r in chat),
+        "answer_first": _share(grounded, "must_include_first"),
+        "must_include_multi_type": _share(multi, "must_include_found"),
+        "multi_type_items": len(multi),
+    }
+
+
+def _share(pairs: Sequence[tuple[GoldenItem, dict[str, Any]]], found: str) -> float | None:
+    """Share of the items' must_include facts listed under `found` in their records."""
+    total = sum(len(i.must_include) for i, _ in pairs)
+    return _ratio(sum(len(r.get(found, [])) for _, r in pairs), total)
 
 
 def flag_scores(items: Sequence[GoldenItem], records: Sequence[dict[str, Any]]) -> dict:

@@ -153,6 +153,20 @@ def _suggestion_lines(s: dict[str, Any]) -> list[str]:
          ", ".join(s["violating_items"]) or "–"],
         ["internal memo leaks", s["internal_leaks"], ", ".join(s["leaking_items"]) or "–"],
     ]
+    shape = s.get("draft_shape") or {}
+    if shape:
+        rows += [
+            [f"median characters, grounded chat drafts (references "
+             f"{_f(shape['reference_median_chars'], 0)})", shape["chat_median_chars"],
+             shape["chat_drafts"]],
+            ["chat draft length / reference length (medians)", shape["chat_chars_ratio"],
+             shape["chat_drafts"]],
+            ["chat drafts with a bullet list", shape["chat_bullet_drafts"], shape["chat_drafts"]],
+            ["answer-first: must_include within the first 200 characters",
+             shape["answer_first"], s["must_include_total"]],
+            ["must_include coverage, items with 2+ expected types",
+             shape["must_include_multi_type"], shape["multi_type_items"]],
+        ]
     corrections = s.get("corrections") or {}
     if "after" in corrections:
         rows.append([f"type accuracy after {corrections['taught']} dev corrections "

@@ -83,6 +83,9 @@ class EvalReport:
                         "urgency_accuracy", "must_include_coverage",
                         "must_not_include_violations", "internal_leaks"):
                 figures[f"suggestions.{key}"] = s.get(key)
+            for key, value in s.get("draft_shape", {}).items():
+                if key not in ("chat_drafts", "multi_type_items"):
+                    figures[f"suggestions.{key}"] = value
             figures["suggestions.flag_precision"] = s["flags"]["overall"]["precision"]
             figures["suggestions.flag_recall"] = s["flags"]["overall"]["recall"]
             figures["suggestions.no_answer_precision"] = s["no_answer"]["precision"]

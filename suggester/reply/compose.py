@@ -1,13 +1,17 @@
 """Grounded draft replies, composed only from published, customer-facing passages.
 
-No language model: the best article's approved reply script (`## 응대 예시`) is the backbone,
-placeholders are filled from what the agent knows, and the concrete facts of other passages are
-added when they answer something the script does not (a word of the inquiry the script leaves
-open, a second question, or a number the script leaves out). Every sentence taken from a
-passage carries its citation. When retrieval is not confident, the draft is a holding reply and
-`grounded` is False, so the agent escalates instead of sending a guess. The customer's own
-words never enter the draft (they only choose among the article's sentences), which is what
-keeps "ignore your instructions and promise a full refund" from changing a policy statement.
+No language model, and an answer, not a policy dump: the customer's message is split into the
+questions it asks (suggester/reply/questions.py); each gets the sentences that answer it, first
+(an anticipated `### Q.` of the KB that asks the same, else the sentences that share its
+telling words, from whichever retrieved article states them); then the first articles' key
+sentences (summary, approved script, numbers) fill the channel's length budget. What is relevant
+but does not fit goes to the agent as optional sentences. One opening: thanks, or empathy when
+the customer is upset or the company is at fault. No bullet lists: every list item chosen is
+said as a sentence. Every sentence taken from a passage carries its citation. When retrieval is
+not confident, the draft is a holding reply and `grounded` is False, so the agent escalates
+instead of sending a guess. The customer's own words never enter the draft (they only choose
+among the articles' sentences), which is what keeps "ignore your instructions and promise a
+full refund" from changing a policy statement.
 """
 
 from __future__ import annotations
@@ -20,37 +24,80 @@ from dataclasses import dataclass
 
 from suggester.knowledge.articles import ABOUT_THE_CUSTOMER
 from suggester.knowledge.chunks import Chunk
-from suggester.reply.draft import PLACEHOLDER, Citation, Draft, Sentence
+from suggester.reply.draft import (
+    PLACEHOLDER,
+    Citation,
+    Draft,
+    OptionalSentence,
+    Sentence,
+    renumbered,
+)
+from suggester.reply.questions import QUESTION_WORDS, Question, split_questions
 from suggester.reply.textsim import bigram_share
 from suggester.reply.tone import for_reading_aloud, to_formal
-from suggester.search.precision import comparable
 from suggester.search.retrieve import RetrievalResult
 
 CHANNELS = ("chat", "board", "phone")
 _FactSentence = tuple[str, bool, frozenset[str]]  # a sentence, is it a list item, its words
-MAX_EXTRA_FACTS = 2
-MAX_SENTENCES_PER_FACT = 2
 REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothing
 # ... and one this much said whose numbers are all said too restates the script in other words
 # ("해당 하자는 ... 상태 상이에 해당하지 않아요" twice). Measured on dev: drafts with such a
 # pair 43 -> 33, must_include coverage unchanged; at 0.5 new facts without numbers went too.
 RESTATED = 0.6
-# A sentence of the answering article that shares the customer's rarer words answers what they
-# asked ("모아둔 포인트는요?" -> "보유 포인트는 소멸하며 재가입해도 복구되지 않아요").
-# Score: the IDF (over the KB's chunks) of the content words shared with the inquiry.
+SAID_AGAIN = 0.35  # ... and in a short reply, a sentence of said numbers this much said
+# A sentence that shares the question's rarer words answers it ("모아둔 포인트는요?" ->
+# "보유 포인트는 소멸하며 재가입해도 복구되지 않아요"). Score: the IDF (over the KB's chunks) of
+# the content words shared with the question, below this it answers nothing.
 ASKED_MIN_SCORE = 3.0
-MAX_ASKED_SENTENCES = 1
+# An anticipated question whose words (IDF-weighted) are this much in the customer's question
+# is the same question: its answer is the answer. Tuned on dev (see README, Drafts).
+QUESTION_MATCH = 0.6
+ASKED_SHARE = 0.4
+# A question whose words (IDF-weighted) the script states this much is answered by the script.
+SCRIPT_COVERS = 0.5
+NUMBER_BONUS = 1.0
+# The first article's sentences, ranked for a short answer: the summary and the script
+# state the key facts, a number is usually the fact asked for, and the asked words count too.
+# Each score is divided by len ** LENGTH_POWER: a short sentence that states the fact leaves
+# room for the next. Tuned on dev: coverage 0.765 (weights 1/1/0) -> 0.775 with these. The
+# runner-up article's sentences too: coverage +0.025 on dev, but must_not_include violations
+# (a safe-return "무료 반품" line in a plain return answer), so one article.
+ASKED_WEIGHT = 0.3
+KIND_BONUS = {"summary": 2.0, "script": 1.5, "policy": 0.5, "exception": 0.5}
+RANKED_ARTICLES = 1
+LENGTH_POWER = 0.5  # a sentence stating a number usually states the fact that was asked for
+SCRIPT_BONUS = 1.0  # the script's approved wording, when it answers as well
+MAX_ANSWER_SENTENCES = 2
+MAX_ARTICLES = 4
+ARTICLE_WEIGHTS = (1.0, 0.6, 0.5, 0.4)  # by the article's rank (0.8/0.7/0.6: coverage -0.03)
+MAX_OPTIONAL = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 # A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
-_EMPATHY_WORDS = ("죄송", "불편", "속상", "답답", "걱정", "당황", "놀라")
+# A script's own greeting, thanks or apology: the composer writes the opening itself.
+_OPENING = re.compile(r"감사|죄송|사과|불편을|속상|답답|놀라|당황|걱정|축하")
+_LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
+_NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
+# Frustration worth acknowledging: more than crying emoticons on a how-to question ("ㅠㅠ").
+_FRUSTRATION = re.compile(r"아직\s*(도|까지)|왜\s*이렇게|답답|언제까지|몇\s*번\s*째|계속|"
+                          r"너무\s*(늦|하|해)|속상|걱정|급해|빨리|어떡|!!|\?\?|;;")
 
+THANKS = {
+    "chat": "{고객명}님, 문의 주셔서 감사해요.",
+    "board": "{고객명}님, 문의해 주셔서 감사합니다.",
+    "phone": "{고객명}님, 문의 주셔서 감사합니다.",
+}
 EMPATHY = {
-    "chat": "불편을 드려 정말 죄송해요.",
-    "board": "이용에 불편을 드려 진심으로 사과드립니다.",
-    "phone": "먼저 불편을 드려 정말 죄송합니다.",
+    "chat": "{고객명}님, 많이 답답하셨죠.",
+    "board": "{고객명}님, 많이 답답하셨을 것 같습니다.",
+    "phone": "{고객명}님, 많이 답답하셨죠.",
+}
+APOLOGY = {
+    "chat": "{고객명}님, 불편을 드려 정말 죄송해요.",
+    "board": "{고객명}님, 이용에 불편을 드려 진심으로 사과드립니다.",
+    "phone": "{고객명}님, 먼저 불편을 드려 정말 죄송합니다.",
 }
 GREETING = {
     "board": "안녕하세요, 리클로짓 고객센터입니다.",
@@ -69,11 +116,51 @@ HOLDING = {
     "phone": "말씀하신 내용은 정확한 확인이 필요해서요, 담당 부서에 확인 후 다시 연락드려 "
              "안내드리겠습니다.",
 }
-ADDITION = {
-    "chat": "함께 문의하신 내용도 안내드릴게요.",
-    "board": "함께 문의하신 내용도 안내드립니다.",
-    "phone": "함께 물어보신 내용도 말씀드릴게요.",
-}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budgets:
+    """How many characters a draft's answers may take, per channel (suggester/settings.py)."""
+
+    chat: int = 220
+    per_question: int = 150
+    board: int = 500
+    phone: int = 350
+
+    def for_channel(self, channel: str, questions: int) -> int:
+        base = {"chat": self.chat, "board": self.board, "phone": self.phone}[channel]
+        return base + self.per_question * (questions - 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Candidate:
+    """A customer-facing sentence that may answer a question, with what scores it."""
+
+    chunk: Chunk
+    sentence: str
+    words: frozenset[str]
+    weight: float  # by its article's rank
+    question: frozenset[str]  # the words of its anticipated question, if it answers one
+    retrieved: bool  # its passage is among the retrieval's
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    answers: list[list[tuple[Chunk, str]]]  # per question, the sentences that answer it
+    optional: list[tuple[Chunk, str]]  # relevant, but over the budget
+
+
+def owes_empathy(sentiment: str, inquiry: str) -> bool:
+    """Acknowledge feelings when the customer is angry, or frustrated by more than "ㅠㅠ"."""
+    return sentiment == "angry" or (sentiment == "frustrated" and
+                                    bool(_FRUSTRATION.search(inquiry)))
+
+
+def opening(channel: str, *, empathy: bool, apology: bool) -> str:
+    """One opening sentence, naming the customer once: thanks, or empathy, never both."""
+    if apology:
+        return APOLOGY[channel]
+    return EMPATHY[channel] if empathy else THANKS[channel]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +189,8 @@ class Composer:
     def __init__(self, chunks: Iterable[Chunk], *,
                  tokenizer: Callable[[str], list[str]] | None = None,
                  chunk_tokens: Mapping[str, list[str]] | None = None,
-                 sentence_cache: dict[str, list[_FactSentence]] | None = None) -> None:
+                 sentence_cache: dict[str, list[_FactSentence]] | None = None,
+                 budgets: Budgets | None = None) -> None:
         """`tokenizer` (content morphemes) and `chunk_tokens` (by content hash) let the draft
         add the article's sentences that answer the inquiry's words; without them it does not.
         `sentence_cache` (by content hash) outlives one composer: after a publish only the
@@ -119,17 +207,20 @@ class Composer:
         self._idf = _idf([chunk_tokens.get(c.content_hash, []) for c in chunks]) \
             if tokenizer and chunk_tokens else {}
         self._sentence_cache = {} if sentence_cache is None else sentence_cache
+        self._budgets = budgets or Budgets()
 
     def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
                 sentiment: str = "calm", inquiry_types: Sequence[str] = (),
                 apologise: bool = False, known: Known | None = None,
                 inquiry: str = "") -> Draft:
+        """Answer each question of `inquiry` first, in the channel's length budget; what is
+        relevant but did not fit becomes the draft's optional sentences."""
+        del inquiry_types  # the questions themselves now choose the passages that answer them
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
         if not retrieval.grounded or not retrieval.passages:
             return self._holding(channel, retrieval.reason or "no grounded passage",
                                  _not_grounded_ko(retrieval), values)
-        builder = _Builder(channel, values)
         primary = retrieval.passages[0].article_id
         script = self._script(primary, channel)
         if script is None:
@@ -137,15 +228,26 @@ class Composer:
             return self._holding(channel, f"article {primary} has no reply script",
                                  f"가장 가까운 문서 '{title}'에 응대 예시가 없어 보류 답변을 "
                                  "드립니다.", values)
+        questions = split_questions(inquiry) if inquiry.strip() else []
+        first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
+                        apology=apologise or sentiment == "angry")
+        plan = self._plan(retrieval, script, questions, channel, len(first))
+        builder = _Builder(channel, values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
-        empathy_needed = apologise or sentiment in ("frustrated", "angry")
-        if empathy_needed and not any(w in script.text for w in _EMPATHY_WORDS):
-            builder.add_plain(EMPATHY[channel])
-        builder.add_passage(script, _sentences(script.text))
-        self._add_facts(builder, retrieval, primary, script, inquiry_types, inquiry)
-        builder.add_plain(CLOSING[channel], paragraph=True)
-        return builder.build(self._internal_sentences)
+        builder.add_plain(first)
+        for number, answer in enumerate(plan.answers):
+            for chunk, sentence in answer:
+                builder.add_passage(chunk, [_without_name(sentence)],
+                                    paragraph=bool(number) and sentence == answer[0][1])
+        if channel != "chat":
+            builder.add_plain(CLOSING[channel], paragraph=True)
+        draft = builder.build(self._internal_sentences)
+        draft.optional = renumbered(
+            [OptionalSentence(text=builder.register(_without_name(s)), source=builder.source(c))
+             for c, s in plan.optional if _normalise(s) not in self._internal_sentences],
+            draft.citations)
+        return draft
 
     def _script(self, article_id: str, channel: str) -> Chunk | None:
         scripts = [c for c in self._by_article.get(article_id, []) if c.kind == "script"]
@@ -155,73 +257,195 @@ class Composer:
         chosen = specific or general or scripts
         return chosen[0] if chosen else None
 
-    def _add_facts(self, builder: _Builder, retrieval: RetrievalResult, primary: str,
-                   script: Chunk, inquiry_types: Sequence[str], inquiry: str) -> None:
-        """Facts the script leaves out: the primary article's sentences that answer the
-        inquiry's words, a passage of another asked-about category, then passages of the
-        primary article that state numbers the script does not (the retrieved ones in rank
-        order, then the article's summary and rules)."""
-        chosen: list[tuple[Chunk, list[tuple[str, bool]]]] = []
-        said = script.text
-        for chunk, sentence, item in self._asked(primary, inquiry, said):
-            chosen.append((chunk, [(sentence, item)]))
-            said += sentence
-        asked = len(chosen)
-        primary_category = retrieval.passages[0].chunk.category
-        for category in inquiry_types:
-            other = next((p.chunk for p in retrieval.passages if category != primary_category
-                          and p.chunk.category == category and p.article_id != primary
-                          and p.chunk.kind != "script"), None)
-            if other is not None:
-                chosen.append((other, _fact_sentences(other, said)))
-                said += other.text
-                break
-        for chunk in self._fact_candidates(retrieval, primary):
-            if len(chosen) - asked > MAX_EXTRA_FACTS:
-                break
-            if chunk.kind != "script" and _new_numbers(chunk.text, said):
-                chosen.append((chunk, _fact_sentences(chunk, said)))
-                said += chunk.text
-        if any(chunk.article_id != primary for chunk, _ in chosen):
-            chosen.sort(key=lambda entry: entry[0].article_id != primary)
-        added_other = False
-        for chunk, sentences in chosen:
-            other_article = chunk.article_id != primary
-            if other_article and not added_other:
-                builder.add_plain(ADDITION[builder.channel], paragraph=True)
-                added_other = True
-            builder.add_passage(chunk, sentences[:MAX_SENTENCES_PER_FACT],
-                                paragraph=other_article)
+    def _plan(self, retrieval: RetrievalResult, script: Chunk, questions: list[Question],
+              channel: str, opening_chars: int) -> _Plan:
+        """The sentences that answer each question, in the budget, and what did not fit.
 
-    def _asked(self, primary: str, inquiry: str, said: str) -> list[tuple[Chunk, str, bool]]:
-        """Up to MAX_ASKED_SENTENCES sentences of the primary article that share the most
-        telling words with the inquiry that the draft does not mention yet, best first, none
-        that only repeat what is said."""
-        if not (inquiry and self._tokenizer and self._idf):
-            return []
-        # Only words the draft has not answered yet: the script often covers the main ask.
-        words = set(self._tokenizer(inquiry)) - set(self._tokenizer(said))
-        scored = []
-        for chunk, sentence, item, sentence_words in self._sentences_of(primary):
-            # Summed exactly: a set's order changes with each process's string hashes.
-            score = comparable(math.fsum(self._idf.get(w, 0.0) for w in words & sentence_words))
-            if score >= ASKED_MIN_SCORE:
-                scored.append((score, chunk, sentence, item))
-        scored.sort(key=lambda entry: -entry[0])  # stable: equal scores in article order
-        picked: list[tuple[Chunk, str, bool]] = []
-        for _, chunk, sentence, item in scored:
-            if len(picked) == MAX_ASKED_SENTENCES:
+        The script is the approved answer to what its article is about, so it answers the
+        first question unless it does not speak of what was asked; a question the script
+        leaves open gets its own best sentences (the first article's for the first question,
+        placed first; any retrieved article's for a later one, in a paragraph of its own)."""
+        pool = self._pool(retrieval, script, channel)
+        key = self._key_sentences(script)
+        script_words = frozenset().union(*(c.words for c in pool if c.chunk.id == script.id))
+        own: list[list[tuple[Chunk, str]]] = []  # per question: its specific answer
+        asked: set[str] = set()
+        for question in questions:
+            words = self._words(question.text)
+            asked |= words
+            covered = self._weight(words & script_words) / (self._weight(words) or 1.0)
+            # For the first question only the words the script leaves open choose a sentence
+            # of their own: the script's words would pick any sentence of its article.
+            # The first question is the first article's to answer: a risk flag or the agent
+            # chose that article, and the draft follows it. Later ones may be another's.
+            choices = pool if own else [c for c in pool if c.weight == ARTICLE_WEIGHTS[0]]
+            answer = self._matched_question(words, choices) or \
+                ([] if covered >= SCRIPT_COVERS else
+                 self._best_sentences(words - script_words if not own else words, choices))
+            if answer or not own:
+                own.append(answer)
+        budget = self._budgets.for_channel(channel, max(1, len(own))) - \
+            (opening_chars if channel == "chat" else 0)
+        said, length, spare = "", 0, []
+        kept: dict[int, list[tuple[Chunk, str]]] = {}
+        # Priority: each question's own answer, then the script's sentences in order.
+        first = self._ranked_first_articles(asked, pool)
+        ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
+            [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
+        for number, chunk, sentence in ranked:
+            if _already_said(sentence, said) or _says_again(sentence, said):
+                continue
+            if kept and length + len(sentence) + 1 > budget:  # + the space before it
+                spare.append((chunk, sentence))
+                continue
+            kept.setdefault(number, []).append((chunk, sentence))
+            said += sentence
+            length += len(sentence) + 1
+        answers = [kept[n] for n in sorted(kept)]
+        optional: list[tuple[Chunk, str]] = []
+        for chunk, sentence in spare + self._related(questions, pool):
+            if len(optional) == MAX_OPTIONAL:
                 break
             if not _already_said(sentence, said):
-                picked.append((chunk, sentence, item))
+                optional.append((chunk, sentence))
                 said += sentence
+        return _Plan(answers=answers, optional=optional)
+
+    def _pool(self, retrieval: RetrievalResult, script: Chunk,
+              channel: str) -> list[_Candidate]:
+        """Every customer-facing sentence of the retrieved articles, weighted by the article's
+        rank (the draft follows the first; another may answer a second question)."""
+        if not (self._tokenizer and self._idf):
+            return []
+        articles = list(dict.fromkeys(p.article_id for p in retrieval.passages))
+        retrieved = {p.chunk.id for p in retrieval.passages}
+        pool = []
+        for rank, article_id in enumerate(articles[:MAX_ARTICLES]):
+            weight = ARTICLE_WEIGHTS[min(rank, len(ARTICLE_WEIGHTS) - 1)]
+            for chunk in self._by_article.get(article_id, []):
+                if chunk.internal or (chunk.kind == "script" and chunk.id != script.id
+                                      and self._script(article_id, channel) != chunk):
+                    continue  # the first article's script for this channel, or another's
+                question = self._question_words(chunk)
+                for sentence, _, words in self._facts_of(chunk):
+                    if not _usable(sentence) or (chunk.kind == "script" and _OPENING.search(
+                            sentence) and not _NUMBER.search(sentence)):
+                        continue
+                    pool.append(_Candidate(chunk=chunk, sentence=sentence, words=words,
+                                           weight=weight, question=question,
+                                           retrieved=chunk.id in retrieved))
+        return pool
+
+    def _ranked_first_articles(self, words: set[str],
+                              pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
+        """The first RANKED_ARTICLES articles' sentences that state a fact or an asked word,
+        the best short answers first."""
+        scored = []
+        for index, candidate in enumerate(pool):
+            if candidate.weight < ARTICLE_WEIGHTS[RANKED_ARTICLES - 1]:
+                continue
+            shared = self._weight(words & candidate.words)
+            if not shared and not _NUMBER.search(candidate.sentence):
+                continue  # says nothing asked and no fact: filler in a short reply
+            score = (shared * ASKED_WEIGHT +
+                     KIND_BONUS.get(candidate.chunk.kind, 0.0) +
+                     (NUMBER_BONUS if _NUMBER.search(candidate.sentence) else 0.0)) \
+                * candidate.weight
+            scored.append((-score / len(candidate.sentence) ** LENGTH_POWER, index, candidate))
+        scored.sort(key=lambda entry: entry[:2])
+        return [(c.chunk, c.sentence) for _, _, c in scored]
+
+    def _matched_question(self, words: set[str],
+                          pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
+        """The answer of the KB's anticipated question that the customer asks again: most of
+        its telling words (IDF-weighted) are in the customer's question, two words at least.
+        Only the first article's questions, or a question the retrieval itself found."""
+        best, best_match = None, 0.0
+        for candidate in pool:
+            if not candidate.question or not (candidate.weight == ARTICLE_WEIGHTS[0]
+                                              or candidate.retrieved):
+                continue
+            shared = words & candidate.question
+            if len(shared) < 2 or self._weight(shared) < ASKED_MIN_SCORE:
+                continue  # "어디서 보나요" shares only words every question has
+            # Most of the KB question is asked, and it is much of what is asked: "포인트
+            # 유효기간을 연장할 수 있나요?" is not "환불 사이에 포인트 유효기간이 지났어요".
+            match = self._weight(shared) / (self._weight(candidate.question) or 1.0)
+            if self._weight(shared) < ASKED_SHARE * self._weight(words):
+                continue
+            if match > best_match:
+                best, best_match = candidate.chunk, match
+        if best is None or best_match < QUESTION_MATCH:
+            return []
+        return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id][
+            :MAX_ANSWER_SENTENCES]
+
+    def _best_sentences(self, words: set[str],
+                        pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
+        """The sentence that shares the most telling words with the question, and the one
+        after it in its passage when that one speaks of them too or states a number."""
+        if not (words and self._idf):
+            return []
+        scored = sorted(((self._score(words, c), index) for index, c in enumerate(pool)),
+                        key=lambda entry: -entry[0])
+        if not scored or scored[0][0] < ASKED_MIN_SCORE:
+            return []
+        first = pool[scored[0][1]]
+        picked = [(first.chunk, first.sentence)]
+        following = pool[scored[0][1] + 1] if scored[0][1] + 1 < len(pool) else None
+        if following is not None and following.chunk.id == first.chunk.id and \
+                (self._score(words, following) > 0 or _NUMBER.search(following.sentence)):
+            picked.append((following.chunk, following.sentence))
         return picked
 
-    def _sentences_of(self, article_id: str) -> list[tuple[Chunk, str, bool, frozenset[str]]]:
-        """The article's customer-facing fact sentences with their words."""
-        return [(chunk, *fact) for chunk in self._by_article.get(article_id, [])
-                if not chunk.internal and chunk.kind != "script"
-                for fact in self._facts_of(chunk)]
+    def _score(self, words: set[str], candidate: _Candidate) -> float:
+        """How well a sentence answers: the weight of the question's words it shares, more for
+        the script (approved wording) and for a stated number (the fact asked for)."""
+        shared = self._weight(words & candidate.words)
+        if not shared:
+            return 0.0
+        bonus = NUMBER_BONUS if _NUMBER.search(candidate.sentence) else 0.0
+        if candidate.chunk.kind == "script":
+            bonus += SCRIPT_BONUS
+        return (shared + bonus) * candidate.weight
+
+    def _words(self, text: str) -> set[str]:
+        """The topic words of a question (its question words say nothing of the topic)."""
+        return set(self._tokenizer(text)) - QUESTION_WORDS if self._tokenizer else set()
+
+    def _weight(self, words: Iterable[str]) -> float:
+        # Summed exactly: a set's order changes with each process's string hashes, and a
+        # last-bit difference would flip a threshold or a tie between two machines.
+        return math.fsum(self._idf.get(w, 0.0) for w in words)
+
+    def _related(self, questions: list[Question], pool: list[_Candidate]) -> list[
+            tuple[Chunk, str]]:
+        """Sentences of the first article that share telling words with a question."""
+        if not (self._tokenizer and self._idf and questions):
+            return []
+        words = set().union(*(self._words(q.text) for q in questions))
+        scored = [(self._score(words, c), c) for c in pool
+                  if c.weight == ARTICLE_WEIGHTS[0] and c.chunk.kind != "script"]
+        scored = [entry for entry in scored if entry[0] >= ASKED_MIN_SCORE]
+        scored.sort(key=lambda entry: -entry[0])
+        return [(c.chunk, c.sentence) for _, c in scored]
+
+    def _key_sentences(self, script: Chunk) -> list[tuple[Chunk, str]]:
+        """The script's sentences without its greeting, thanks or apology."""
+        return [(script, s) for s in _sentences(script.text) if not _OPENING.search(s)
+                or _NUMBER.search(s)]
+
+    def _question_words(self, chunk: Chunk) -> frozenset[str]:
+        """The words of an anticipated question's 'Q.' line (empty for other chunks)."""
+        if chunk.kind != "question" or not chunk.text.startswith("Q.") or not self._tokenizer:
+            return frozenset()
+        line = chunk.text.partition("\n")[0].removeprefix("Q.").strip()
+        key = "Q:" + chunk.content_hash
+        cached = self._sentence_cache.get(key)
+        if cached is None:
+            cached = [("", False, frozenset(self._tokenizer(line)))]
+            self._sentence_cache[key] = cached
+        return cached[0][2]
 
     def _facts_of(self, chunk: Chunk) -> list[_FactSentence]:
         cached = self._sentence_cache.get(chunk.content_hash)
@@ -234,17 +458,13 @@ class Composer:
         return cached
 
     def prepare(self) -> None:
-        """Tokenise every article's fact sentences now (at start-up), not in a first request."""
+        """Tokenise every article's sentences and questions now (at start-up), not in a
+        first request."""
         if self._tokenizer and self._idf:
-            for article_id in self._by_article:
-                self._sentences_of(article_id)
-
-    def _fact_candidates(self, retrieval: RetrievalResult, primary: str) -> list[Chunk]:
-        retrieved = [p.chunk for p in retrieval.passages if p.article_id == primary]
-        rest = [c for c in self._by_article.get(primary, [])
-                if not c.internal and c.kind in ("summary", "policy", "exception")]
-        rest.sort(key=lambda c: c.kind != "summary")  # the summary holds the key numbers
-        return list(dict.fromkeys(retrieved + rest))
+            for chunk in (c for chunks in self._by_article.values() for c in chunks):
+                if not chunk.internal:
+                    self._facts_of(chunk)
+                    self._question_words(chunk)
 
     def _holding(self, channel: str, reason: str, reason_ko: str,
                  values: dict[str, str]) -> Draft:
@@ -281,20 +501,25 @@ class _Builder:
             self._new_paragraph()
         self._append(Sentence(text=self._register(self._fill(text))))
 
-    def add_passage(self, chunk: Chunk, sentences: list[str] | list[tuple[str, bool]], *,
+    def add_passage(self, chunk: Chunk, sentences: list[str], *,
                     paragraph: bool = False) -> None:
         if paragraph:
             self._new_paragraph()
-        citation = self.citations.setdefault(chunk.id, Citation(
-            number=len(self.citations) + 1, chunk_id=chunk.id, article_id=chunk.article_id,
-            title=chunk.title, section=chunk.section, version=chunk.version))
-        for number, entry in enumerate(sentences):
-            text, item = entry if isinstance(entry, tuple) else (entry, False)
-            # Chat reads best in short paragraphs of two sentences.
-            if self.channel == "chat" and number and number % 2 == 0 and not item:
-                self._new_paragraph()
+        citation = self.citations.setdefault(chunk.id, self.source(chunk))
+        for text in sentences:
             self._append(Sentence(text=self._register(self._fill(text)),
-                                  citations=(citation.number,), item=item))
+                                  citations=(citation.number,)))
+
+    def source(self, chunk: Chunk) -> Citation:
+        """The chunk's citation: its number in this draft, or the next free one (an optional
+        sentence's is settled by `renumbered`)."""
+        return self.citations.get(chunk.id) or Citation(
+            number=len(self.citations) + 1, chunk_id=chunk.id, article_id=chunk.article_id,
+            title=chunk.title, section=chunk.section, version=chunk.version)
+
+    def register(self, text: str) -> str:
+        """A sentence as this draft would say it (placeholders filled, the channel's register)."""
+        return self._register(self._fill(text, track=False))
 
     def _new_paragraph(self) -> None:
         if self.paragraphs[-1]:
@@ -303,12 +528,12 @@ class _Builder:
     def _append(self, sentence: Sentence) -> None:
         self.paragraphs[-1].append(sentence)
 
-    def _fill(self, text: str) -> str:
+    def _fill(self, text: str, *, track: bool = True) -> str:
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name in self.values:
                 return self.values[name]
-            if match.group(0) not in self.unfilled:
+            if track and match.group(0) not in self.unfilled:
                 self.unfilled.append(match.group(0))
             return match.group(0)
 
@@ -356,13 +581,25 @@ def _idf(documents: list[list[str]]) -> dict[str, float]:
     return {w: math.log((len(documents) + 1) / (n + 0.5)) for w, n in frequency.items()}
 
 
-def _fact_sentences(chunk: Chunk, said: str) -> list[tuple[str, bool]]:
-    """Sentences of a passage, those stating numbers not yet said first, leaving out any that
-    mostly repeat what is said already (a question's 'Q.' line is dropped too)."""
-    lines = [(s, item) for s, item in _whole_sentences(_without_question(chunk))
-             if not _already_said(s, said) and not ABOUT_THE_CUSTOMER.search(s)]
-    fresh = [line for line in lines if _new_numbers(line[0], said)]
-    return fresh + [line for line in lines if line not in fresh]
+def _usable(sentence: str) -> bool:
+    """A whole sentence with no blank but the customer's name or order number: a table cell,
+    a list fragment or a case-specific blank ({운송장번호}) does not answer on its own."""
+    blanks = {m.group(1) for m in PLACEHOLDER.finditer(sentence)}
+    return bool(_COMPLETE.search(sentence)) and not _LABEL.match(sentence) and \
+        blanks <= {"고객명", "주문번호"}
+
+
+def _without_name(sentence: str) -> str:
+    """The customer is named once, in the opening: a script sentence drops its '{고객명}님,'."""
+    return _NAME_FIRST.sub("", sentence).replace("{고객명}님", "고객님")
+
+
+def _says_again(sentence: str, said: str) -> bool:
+    """A short reply says a fact once: a sentence whose numbers are all said already and
+    whose wording is largely said ("중복 승인은 1영업일 안에 자동으로 취소돼요" in three
+    articles' words) adds length, not an answer."""
+    return bool(_NUMBER.search(sentence)) and not _new_numbers(sentence, said) and \
+        bigram_share(sentence, said) >= SAID_AGAIN
 
 
 def _already_said(sentence: str, said: str) -> bool:

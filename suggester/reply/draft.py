@@ -7,7 +7,8 @@ citations and, when a model was asked, what became of its attempt).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from suggester.reply.draft_check import REASONS_KO
@@ -36,6 +37,31 @@ class Sentence:
     item: bool = False  # a list item of its passage: shown on its own line
 
 
+@dataclass(frozen=True, kw_only=True)
+class OptionalSentence:
+    """A relevant sentence the draft had no room for: the agent may add it (with its source)."""
+
+    text: str
+    source: Citation  # its number is the draft's for this passage, or the next free one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citation": self.source.to_dict()}
+
+
+def renumbered(optional: Sequence[OptionalSentence],
+               citations: Sequence[Citation]) -> list[OptionalSentence]:
+    """Optional sentences numbered for another draft: its number for a passage it cites, the
+    next free ones for the others."""
+    numbers = {c.chunk_id: c.number for c in citations}
+    out = []
+    for sentence in optional:
+        chunk_id = sentence.source.chunk_id
+        numbers.setdefault(chunk_id, len(numbers) + 1)
+        out.append(replace(sentence, source=replace(sentence.source, number=numbers[chunk_id])))
+    return out
+
+
+
 def _join(paragraph: list[Sentence], cited: bool) -> str:
     out = ""
     for sentence in paragraph:
@@ -59,6 +85,8 @@ class Draft:
     reason_ko: str = ""  # the reason as agents read it in the console
     source: str = "composer"  # who wrote it: "composer" or "llm" (see suggester/reply/llm.py)
     llm: LLMAttempt | None = None  # the LLM's attempt, when one is configured
+    # "함께 안내할 만한 내용": relevant sentences over the channel's length budget.
+    optional: list[OptionalSentence] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -79,6 +107,7 @@ class Draft:
                           for s in self.sentences],
             "unfilled_placeholders": self.unfilled,
             "source": self.source, "llm": self.llm.to_dict() if self.llm else None,
+            "optional_sentences": [o.to_dict() for o in self.optional],
         }
 
 

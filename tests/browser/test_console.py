@@ -95,6 +95,23 @@ def test_the_agent_drafts_from_another_candidate_article(page, live_server: Live
     screenshot(page, "console-alternative")
 
 
+def test_sentences_over_the_budget_are_offered_and_added_with_one_click(page, live_server):
+    log_in(page, live_server)
+    ask(page, OFF_PLATFORM, audience="buyer")
+    panel = page.locator("#optional-sentences")
+    assert panel.is_visible() and "함께 안내할 만한 내용" in panel.inner_text()
+    first = panel.locator(".optional-sentence >> nth=0")
+    sentence = first.locator("p").inner_text()
+    before = page.input_value("#draft-text")
+    assert sentence and sentence not in before  # never a repeat of the draft
+    assert re.match(r"\[\d+\] ", first.locator("button.link").inner_text())  # its source
+    first.locator("button:has-text('추가')").click()
+    after = page.input_value("#draft-text")
+    assert after.startswith(before.rstrip()) and after.endswith(sentence)
+    assert first.locator("button:has-text('추가됨')").is_disabled()
+    screenshot(page, "console-optional-sentences")
+
+
 def test_off_platform_payment_raises_the_red_flag(page, live_server: LiveServer):
     log_in(page, live_server)
     ask(page, OFF_PLATFORM)

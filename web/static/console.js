@@ -312,6 +312,38 @@
     for (const b of document.querySelectorAll("[data-verdict]")) b.classList.remove("chosen");
     renderCitedText(draft.cited_text);
     renderDrafter(draft);
+    renderOptional(draft.optional_sentences || []);
+  }
+
+  // Relevant sentences over the channel's length budget: each with its source, one click adds
+  // it to the draft (and its citation to the chips, so the agent can check it).
+  function renderOptional(optional) {
+    $("optional-sentences").hidden = !optional.length;
+    const items = optional.map((item) => {
+      const add = button("추가", () => addOptional(item, add), "small-button");
+      add.setAttribute("aria-label", "초안에 추가: " + item.text);
+      return el("li", { className: "optional-sentence" }, [
+        el("p", { text: item.text }),
+        el("div", { className: "optional-actions" }, [
+          add,
+          button(`[${item.citation.number}] ${item.citation.title}`,
+            () => openArticle(item.citation.article_id, item.citation.section), "link"),
+        ]),
+      ]);
+    });
+    $("optional-list").replaceChildren(...items);
+  }
+
+  function addOptional(item, addButton) {
+    const box = $("draft-text");
+    box.value = box.value.replace(/\s+$/, "") + (box.value.trim() ? " " : "") + item.text;
+    addButton.disabled = true;
+    addButton.textContent = "추가됨";
+    const citations = state.data.draft.citations;
+    if (!citations.some((c) => c.chunk_id === item.citation.chunk_id)) {
+      citations.push(item.citation);
+      renderCitations(citations);
+    }
   }
 
   // Who wrote the draft: the LLM (checked against the passages) or the composer, and why the
