@@ -28,13 +28,12 @@ from suggester.evaluation.golden import GOLDEN_DIR, GoldenItem, load_golden, val
 from suggester.evaluation.metrics import mean, retrieval_scores
 from suggester.knowledge.chunks import Chunk, chunk_article
 from suggester.search.cache import ContentCache
-from suggester.search.embedding import MODEL_NAME, shared_embedder
+from suggester.search.embedding import shared_embedder
 from suggester.search.index import Indexer, read_generation
 from suggester.search.retrieve import SYSTEMS, RetrievalResult, Retriever
 from suggester.settings import Settings
 
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "recall@5", "mrr", "ndcg@5")
-QUERY_MODEL = f"{MODEL_NAME}:query"  # cache key: query vectors are not passage vectors
 NO_CATEGORY = "(none)"
 TOP_SHOWN = 10
 # The ranking agents actually see: hybrid with the guessed audience preferred and the
@@ -130,7 +129,7 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
     if sync:
         Indexer(settings).sync()
     clock = time.perf_counter()
-    embedder = KnownVectors(shared_embedder())
+    embedder = KnownVectors(shared_embedder(settings))
     embedder.add(query_vectors(settings, embedder, [i.inquiry for i in items], progress))
     timings["embed_s"] = time.perf_counter() - clock
     retriever = Retriever(settings, embedder=cast(Any, embedder))
@@ -394,13 +393,14 @@ def query_vectors(settings: Settings, embedder: Any, texts: Sequence[str],
     """e5 query vectors of `texts`, from the content cache when they were embedded before."""
     keys = {hashlib.sha256(t.encode("utf-8")).hexdigest(): t for t in dict.fromkeys(texts)}
     cache = ContentCache(settings.cache_path)
+    model = f"{embedder.model_name}:query"  # query vectors are not passage vectors
     try:
-        found = cache.vectors(QUERY_MODEL, keys)
+        found = cache.vectors(model, keys)
         missing = [h for h in keys if h not in found]
         fresh = {h: embedder.query_vector(keys[h])
                  for h in progress_bar(missing, "embedding queries", progress)}
         if fresh:
-            cache.put_vectors(QUERY_MODEL, fresh)
+            cache.put_vectors(model, fresh)
         found.update(fresh)
     finally:
         cache.close()

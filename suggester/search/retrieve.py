@@ -218,7 +218,7 @@ class Retriever:
                  tokenizer: KiwiTokenizer | None = None, client: Any = None,
                  confidence_threshold: float = 0.5) -> None:
         self.settings = settings
-        self.embedder = embedder or shared_embedder()
+        self.embedder = embedder or shared_embedder(settings)
         self.tokenizer = tokenizer or shared_tokenizer()
         self._client = client
         self._collection: Any = None
