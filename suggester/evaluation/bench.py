@@ -236,19 +236,19 @@ def compare_engines(settings: Settings, engines: Sequence[str], *, articles: int
     lines: list[str] = []
     for report in reports.values():
         lines += [*report.lines, ""]
-    first, *others = engines
-    baseline = others[-1] if others else first
     lines.append(f"{'figure':<38}" + "".join(f"{e:>12}" for e in engines)
-                 + f"   {first}/{baseline}")
+                 + f"   {engines[0]}/{engines[-1]}")
     for key, label, unit in COMPARED:
         values = [reports[e].figures.get(key) for e in engines]
-        cells = "".join(f"{v:>12.3f}" if unit == "" else f"{v:>10.1f}{unit[:2]:<2}"
-                        if v is not None else f"{'—':>12}" for v in values)
-        ratio = ""
-        if values[0] is not None and values[-1]:
-            ratio = f"   {values[0] / values[-1]:.2f}x"
-        lines.append(f"{label:<38}{cells}{ratio}")
+        ratio = f"   {values[0] / values[-1]:.2f}x" if values[0] and values[-1] else ""
+        lines.append(f"{label:<38}" + "".join(_cell(v, unit) for v in values) + ratio)
     return lines
+
+
+def _cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return f"{'—':>12}"
+    return f"{value:>12.3f}" if not unit else f"{value:>8.1f} {unit:<3}"
 
 
 def _bench_in_child(settings: Settings, engine: str, articles: int, cold: bool,
