@@ -238,6 +238,9 @@ def _session_options(ort):  # -> ort.SessionOptions
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The arena keeps the largest run's buffers for good (a 512-token window's attention is
+    # ~100 MB); without it they are freed after each run, at no measurable cost in speed.
+    options.enable_cpu_mem_arena = False
     # Spinning threads burn the other process's core on a shared machine (README, Performance).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
