@@ -2,7 +2,8 @@
 
 Figures: retrieval latency on the shipped KB and on a synthetic KB of ~1,000 articles made by
 recombining the shipped ones, full and incremental index times, and peak RSS. Quality figures
-come from the evaluation runner, so the bench and CI measure the same thing.
+come from the evaluation runner, so the bench and CI measure the same thing. By default both
+embedding engines are measured, each in a child process, and compared with ratios.
 """
 
 from __future__ import annotations
