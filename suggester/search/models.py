@@ -80,6 +80,11 @@ class DenseModel:
         return f"{base}-{slug}-{digest}"
 
 
+def served_collection(settings: Settings) -> str:
+    """The Chroma collection that holds the configured model's vectors."""
+    return resolve_model(settings).collection(settings.collection)
+
+
 def resolve_model(settings: Settings) -> DenseModel:
     """The model `settings.embed_model` names, checked to exist (nothing is loaded yet)."""
     value = settings.embed_model.strip() or DEFAULT_MODEL

