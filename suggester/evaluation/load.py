@@ -40,6 +40,7 @@ from suggester.evaluation.serving import (
 from suggester.knowledge.articles import discover, parse_article, read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.records.store import Store
+from suggester.reply.compose import without_name
 from suggester.search.index import Indexer
 from suggester.settings import Settings
 
@@ -303,7 +304,9 @@ _SPACE = re.compile(r"\s+")
 def _agrees(text: str, chunk_text: str, contained: bool) -> bool:
     if not contained:
         return text == chunk_text
-    return _SPACE.sub(" ", text).strip() in _SPACE.sub(" ", chunk_text)
+    text, chunk_text = _SPACE.sub(" ", text).strip(), _SPACE.sub(" ", chunk_text)
+    # The composer names the customer once: a later "{고객명}님" of the chunk reads "고객님".
+    return text in chunk_text or text in without_name(chunk_text)
 
 
 # -- the whole run, as `suggester load-test` does it -----------------------------------------------

@@ -238,13 +238,13 @@ class Composer:
         builder.add_plain(first)
         for number, answer in enumerate(plan.answers):
             for chunk, sentence in answer:
-                builder.add_passage(chunk, [_without_name(sentence)],
+                builder.add_passage(chunk, [without_name(sentence)],
                                     paragraph=bool(number) and sentence == answer[0][1])
         if channel != "chat":
             builder.add_plain(CLOSING[channel], paragraph=True)
         draft = builder.build(self._internal_sentences)
         draft.optional = renumbered(
-            [OptionalSentence(text=builder.register(_without_name(s)), source=builder.source(c))
+            [OptionalSentence(text=builder.register(without_name(s)), source=builder.source(c))
              for c, s in plan.optional if _normalise(s) not in self._internal_sentences],
             draft.citations)
         return draft
@@ -589,7 +589,7 @@ def _usable(sentence: str) -> bool:
         blanks <= {"고객명", "주문번호"}
 
 
-def _without_name(sentence: str) -> str:
+def without_name(sentence: str) -> str:
     """The customer is named once, in the opening: a script sentence drops its '{고객명}님,'."""
     return _NAME_FIRST.sub("", sentence).replace("{고객명}님", "고객님")
 
