@@ -57,6 +57,10 @@ def refusal(role: str = "agent") -> Any:
     """The response refusing this request to a user below `role`, or None to let it through."""
     user = current_user()
     if user is None:
+        if _wants_json() and g.get("api_caller") is not None:
+            # An API token is a known caller without a person's role: forbidden, not unknown.
+            return jsonify(error="forbidden", message=f"this needs a signed-in {role}",
+                           message_ko=f"{ROLE_KOREAN[role]} 계정으로 로그인해야 합니다."), 403
         if _wants_json():
             return jsonify(error="unauthorized", message="sign in first",
                            message_ko="로그인이 필요합니다."), 401

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify
 
 from suggester.errors import InputError
 from suggester.operations.incidents import IncidentDesk
-from suggester.records.incidents import Incident
+from suggester.records.incidents import Incident, checked_note
 from web.auth import current_user, refusal
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
@@ -69,10 +69,10 @@ def close(incident_id: str):
 
     number = _number(incident_id)
     body = json_body({"resolution_note": str}, ("resolution_note",))
+    note = checked_note(body["resolution_note"])  # a bad request is a 400 whoever sends it
     refused = refusal("editor")
     if refused is not None:
         return refused
     user = current_user()
-    incident = desk().close(number, by=user.username if user else "unknown",
-                            note=body["resolution_note"] or "")
+    incident = desk().close(number, by=user.username if user else "unknown", note=note)
     return jsonify(incident=_described(incident))

@@ -127,15 +127,7 @@ class IncidentRecords:
     def close(self, incident_id: int, *, by: str, note: str, at: datetime | None = None
               ) -> Incident:
         """Close an open incident with the resolution note customers will be told."""
-        note = note.strip()
-        if not note:
-            raise InputError("a resolution note (복구 안내) is required to close an incident",
-                             code="missing_resolution_note",
-                             korean="복구 안내 문구를 입력해야 장애를 종료할 수 있습니다.")
-        if len(note) > MAX_NOTE_CHARS:
-            raise InputError(f"the resolution note is longer than {MAX_NOTE_CHARS} characters",
-                             code="invalid_resolution_note",
-                             korean=f"복구 안내는 {MAX_NOTE_CHARS}자 이하로 써 주세요.")
+        note = checked_note(note)
         stamp = _iso(at or datetime.now(UTC))
         with self._store.write_connection() as db:
             row = db.execute(f"UPDATE incidents SET closed_at = ?, closed_by = ?, "
@@ -265,3 +257,17 @@ def _iso(moment: datetime) -> str:
 
 def _now() -> str:
     return _iso(datetime.now(UTC))
+
+
+def checked_note(note: str | None) -> str:
+    """The resolution note, stripped; an InputError when it is blank or too long."""
+    note = (note or "").strip()
+    if not note:
+        raise InputError("a resolution note (복구 안내) is required to close an incident",
+                         code="missing_resolution_note",
+                         korean="복구 안내 문구를 입력해야 장애를 종료할 수 있습니다.")
+    if len(note) > MAX_NOTE_CHARS:
+        raise InputError(f"the resolution note is longer than {MAX_NOTE_CHARS} characters",
+                         code="invalid_resolution_note",
+                         korean=f"복구 안내는 {MAX_NOTE_CHARS}자 이하로 써 주세요.")
+    return note

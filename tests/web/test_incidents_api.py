@@ -84,3 +84,14 @@ def test_the_console_carries_the_banner_and_its_script(app, client):
     assert 'id="incident-banner"' in page and 'data-can-close="0"' in page
     assert "/static/incidents.js" in page
     assert client.get("/static/incidents.js").status_code == 200
+
+
+def test_a_token_may_not_close_and_a_blank_note_is_a_bad_request_for_anyone(outage, api_client):
+    incident_id = api_client.get("/api/incidents").get_json()["incidents"][0]["id"]
+    blank = api_client.post(f"/api/incidents/{incident_id}/close", json={"resolution_note": None})
+    assert blank.status_code == 400 and blank.get_json()["error"] == "missing_resolution_note"
+    # A token is a known caller, but closing needs an editor's own sign-in: 403, not 401.
+    denied = api_client.post(f"/api/incidents/{incident_id}/close",
+                             json={"resolution_note": "결제가 다시 돼요."})
+    assert denied.status_code == 403 and denied.get_json()["error"] == "forbidden"
+    assert api_client.get("/api/incidents").get_json()["incidents"][0]["status"] == "open"
