@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from suggester.errors import InputError
-from suggester.records.store import Store, _iso, _utc
+from suggester.records.store import Store, as_utc, iso_time
 
 TOKEN_ROLES = ("agent", "integration")
 TOKEN_PREFIX = "sgt_"  # makes a leaked token easy to recognise in logs and secret scanners
@@ -82,7 +82,7 @@ class AccessRecords:
                                  f"(`suggester tokens revoke {name}`) or choose another name")
             db.execute("INSERT INTO api_tokens (name, token_hash, role, created_at, expires_at) "
                        "VALUES (?, ?, ?, ?, ?)",
-                       (name, token_hash(secret), role, _iso(now), _stamp(expires)))
+                       (name, token_hash(secret), role, iso_time(now), _stamp(expires)))
         token = ApiToken(name=name, role=role, created_at=now, expires_at=expires,
                          revoked_at=None, last_used_at=None)
         return token, secret
@@ -101,7 +101,7 @@ class AccessRecords:
             if row is None:
                 raise InputError(f"no live token is named {name!r} — "
                                  "`suggester tokens list` shows the names")
-            stamp = _iso(_moment(now))
+            stamp = iso_time(_moment(now))
             db.execute("UPDATE api_tokens SET revoked_at = ? "
                        "WHERE name = ? AND revoked_at IS NULL", (stamp, name))
         return _token((*row[:4], stamp, row[5]))
@@ -119,7 +119,7 @@ class AccessRecords:
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
             with self.store.write_transaction() as db:
                 db.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?",
-                           (_iso(now), token_hash(secret)))
+                           (iso_time(now), token_hash(secret)))
         return token
 
     # -- request counts ------------------------------------------------------------------------
@@ -135,18 +135,18 @@ class AccessRecords:
                 "INSERT INTO api_requests (key, window_start, requests) VALUES (?, ?, 1) "
                 "ON CONFLICT (key, window_start) DO UPDATE "
                 "SET requests = api_requests.requests + 1 RETURNING requests",
-                (key, _iso(start))).fetchone()[0])
+                (key, iso_time(start))).fetchone()[0])
             if count == 1:  # this key's first request of the minute: drop the past minutes
-                db.execute("DELETE FROM api_requests WHERE window_start < ?", (_iso(start),))
+                db.execute("DELETE FROM api_requests WHERE window_start < ?", (iso_time(start),))
         return count, (start + RATE_WINDOW - now).total_seconds()
 
 
 def _moment(now: datetime | None) -> datetime:
-    return datetime.now(UTC) if now is None else _utc(now)
+    return datetime.now(UTC) if now is None else as_utc(now)
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else _iso(moment)
+    return None if moment is None else iso_time(moment)
 
 
 def _when(text: str | None) -> datetime | None:

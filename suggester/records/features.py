@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from suggester.errors import InputError
-from suggester.records.store import Store
+from suggester.records.store import Store, now_iso
 
 STATUSES = ("접수", "검토중", "반영", "보류")
 SHIPPED = "반영"
@@ -60,7 +60,7 @@ class FeatureRecords:
     def add(self, suggestion_id: str, *, representative: str, vector: list[float],
             group_id: int | None, centroid: list[float] | None = None) -> int:
         """Link a request to `group_id` (moving its centroid), or to a new group; return it."""
-        stamp = _now()
+        stamp = now_iso()
         with self._store.write_connection() as db:
             if group_id is None:
                 group_id = int(db.execute(
@@ -109,7 +109,3 @@ class FeatureRecords:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")

@@ -15,7 +15,7 @@ from typing import Any
 
 from suggester.errors import InputError
 from suggester.records.database import Connection
-from suggester.records.store import Store
+from suggester.records.store import Store, iso_time, now_iso
 
 EVENT_KINDS = ("first_inquiry", "opened", "grew", "peak", "closed")
 MAX_NOTE_CHARS = 2000
@@ -91,7 +91,7 @@ class IncidentRecords:
         makes `threshold` unlinked outage-like inquiries of that symptom within `window`, an
         incident opens and takes every inquiry of the symptom from that window.
         """
-        stamp, since = _iso(at), _iso(at - window)
+        stamp, since = iso_time(at), iso_time(at - window)
         with self._store.write_connection() as db:
             incident = self._open_for(db, symptom)
             if incident is None and not outage:
@@ -121,14 +121,14 @@ class IncidentRecords:
                 "AND notified_inquiries > 0 RETURNING inquiries", (incident_id,)).fetchone()
             if row is None:
                 return None
-            _event(db, incident_id, "grew", _now(), f"{row[0]}")
+            _event(db, incident_id, "grew", now_iso(), f"{row[0]}")
             return int(row[0])
 
     def close(self, incident_id: int, *, by: str, note: str, at: datetime | None = None
               ) -> Incident:
         """Close an open incident with the resolution note customers will be told."""
         note = checked_note(note)
-        stamp = _iso(at or datetime.now(UTC))
+        stamp = iso_time(at or datetime.now(UTC))
         with self._store.write_connection() as db:
             row = db.execute(f"UPDATE incidents SET closed_at = ?, closed_by = ?, "
                              f"resolution_note = ? WHERE id = ? AND closed_at IS NULL "
@@ -154,7 +154,7 @@ class IncidentRecords:
         with self._store.read_connection() as db:
             rows = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE closed_at IS NULL "
                               "OR closed_at > ? ORDER BY opened_at DESC",
-                              (_iso(now - closed_within),)).fetchall()
+                              (iso_time(now - closed_within),)).fetchall()
         incidents = [_incident(row) for row in rows]
         return sorted(incidents, key=lambda i: not i.open)
 
@@ -163,7 +163,7 @@ class IncidentRecords:
         with self._store.read_connection() as db:
             rows = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE opened_at >= ? "
                               "AND opened_at < ? ORDER BY opened_at",
-                              (_iso(since), _iso(until))).fetchall()
+                              (iso_time(since), iso_time(until))).fetchall()
         return [_incident(row) for row in rows]
 
     def timeline(self, incident_id: int) -> list[Event]:
@@ -248,15 +248,6 @@ def _time(value: str | datetime) -> datetime:
 
 def _text(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-def _iso(moment: datetime) -> str:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")
-
-
-def _now() -> str:
-    return _iso(datetime.now(UTC))
 
 
 def checked_note(note: str | None) -> str:

@@ -361,7 +361,7 @@ class Store:
         """
         suggestion_id = uuid.uuid4().hex
         row = (
-            suggestion_id, _now(), mask_personal_data(inquiry).text, channel, audience,
+            suggestion_id, now_iso(), mask_personal_data(inquiry).text, channel, audience,
             _dumps(_masked(_plain(analysis))), _dumps([_citation(p) for p in passages]),
             int(bool(grounded)), mask_personal_data(draft_text).text,
             _dumps({name: float(ms) for name, ms in (timings or {}).items()}),
@@ -389,7 +389,7 @@ class Store:
         sql, params = f"SELECT {_SUGGESTION_COLUMNS} FROM suggestions", []
         if since is not None:
             sql += " WHERE created_at >= ?"
-            params.append(_utc(since).isoformat(timespec="microseconds"))
+            params.append(as_utc(since).isoformat(timespec="microseconds"))
         sql += f" ORDER BY created_at DESC, {self._db.row_order} DESC LIMIT ?"
         with self._db.read() as db:
             rows = db.execute(sql, (*params, limit)).fetchall()
@@ -429,7 +429,7 @@ class Store:
             return _new_id(db.execute(
                 "INSERT INTO feedback (suggestion_id, verdict, final_text, corrected_types, "
                 "created_at, author) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (suggestion_id, verdict, masked, _dumps(types), _now(), author),
+                (suggestion_id, verdict, masked, _dumps(types), now_iso(), author),
             ))
 
     def feedback_for(self, suggestion_id: str) -> list[Feedback]:
@@ -492,7 +492,7 @@ class Store:
                                  korean="유형 수정 기록이 아닙니다. 인사이트 화면의 수정 "
                                         "목록에서 골라 주세요.")
             db.execute("UPDATE feedback SET undone_by = ?, undone_at = ? "
-                       "WHERE id = ? AND undone_at IS NULL", (by, _now(), feedback_id))
+                       "WHERE id = ? AND undone_at IS NULL", (by, now_iso(), feedback_id))
         return _feedback(row)
 
     # -- users -----------------------------------------------------------------------------
@@ -505,7 +505,7 @@ class Store:
         if len(password) < MIN_PASSWORD_CHARS:
             raise InputError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
         password_hash = generate_password_hash(password)  # slow on purpose: outside the lock
-        created_at = _now()
+        created_at = now_iso()
         try:
             with self._write() as db:
                 db.execute("INSERT INTO users (username, password_hash, role, created_at) "
@@ -564,8 +564,8 @@ class Store:
                              lockout: float, max_failures: int) -> None:
         """Count a failed login against each key; a key with `max_failures` within `window`
         seconds is locked for `lockout` seconds and its count starts again."""
-        stamp, since = _iso(now), _iso(now - timedelta(seconds=window))
-        until = _iso(now + timedelta(seconds=lockout))
+        stamp, since = iso_time(now), iso_time(now - timedelta(seconds=window))
+        until = iso_time(now + timedelta(seconds=lockout))
         with self._write() as db:
             # Old rows go first, so the tables hold only the last window's attempts.
             db.execute("DELETE FROM login_failures WHERE failed_at <= ?", (since,))
@@ -604,7 +604,7 @@ class Store:
             history_id = _new_id(db.execute(
                 "INSERT INTO article_history (article_id, version, author, created_at, action, "
                 "source) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (article_id, version, author, _now(), action, source)))
+                (article_id, version, author, now_iso(), action, source)))
             db.execute("UPDATE kb_revision SET revision = revision + 1 WHERE id = 1")
         return history_id
 
@@ -706,7 +706,7 @@ class Store:
                             db.execute(sql)
                     else:
                         db.execute(_fill(statement, self._db.ddl))
-                db.execute("INSERT INTO schema_version VALUES (?, ?)", (number, _now()))
+                db.execute("INSERT INTO schema_version VALUES (?, ?)", (number, now_iso()))
 
 
 @functools.cache
@@ -714,16 +714,16 @@ def _dummy_hash() -> str:
     return generate_password_hash(uuid.uuid4().hex)
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _iso(moment: datetime) -> str:
+def iso_time(moment: datetime) -> str:
     """A moment as stored: UTC, ISO 8601 with microseconds (text compares in time order)."""
-    return _utc(moment).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """Treat a naive datetime as UTC, as everything stored here is."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
