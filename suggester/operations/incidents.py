@@ -18,13 +18,13 @@ from suggester.knowledge.chunks import Chunk
 from suggester.operations.symptoms import OTHER_SYMPTOM, OUTAGE_FLAG, is_outage, symptom_of
 from suggester.operations.webhook import Webhook
 from suggester.records.incidents import Incident, IncidentRecords, Observation
+from suggester.records.insights import KST
 from suggester.records.store import Store
 from suggester.reply.analyze import Analysis, flag_owner
 from suggester.reply.draft import PLACEHOLDER, Citation, Draft, Sentence
 from suggester.reply.tone import to_formal
 from suggester.settings import Settings
 
-KST_OFFSET = timedelta(hours=9)
 HOLDING_SECTION = "응대 예시"
 RESOLUTION_SECTION = "복구 안내"
 
@@ -145,5 +145,5 @@ def _draft(text: str, citation: Citation, channel: str, values: dict[str, str], 
 
 
 def _kst(moment: datetime) -> str:
-    local = moment.astimezone(UTC) + KST_OFFSET
+    local = moment.astimezone(KST)  # the team's clock, as on the insights page
     return f"{local.month}월 {local.day}일 {local:%H:%M}"
