@@ -101,6 +101,13 @@ class Suggestion:
         }
 
 
+def _relearn(analyzer: Analyzer, store: Store, inquiry: str) -> None:
+    """Forget what the analyzer learnt for `inquiry`; learn its corrections still standing."""
+    analyzer.forget(inquiry)
+    for correction in store.corrections(inquiry=inquiry):
+        analyzer.learn(correction.inquiry_masked, correction.corrected_types)
+
+
 def validate_inquiry(inquiry: Any, max_chars: int) -> str:
     if not isinstance(inquiry, str):
         raise InputError("inquiry must be a string", code="invalid_inquiry",
@@ -344,10 +351,7 @@ class Suggester:
         store = self._feedback_store()
         undone = store.undo_correction(feedback_id, by=by)
         inquiry = store.get_suggestion(undone.suggestion_id).inquiry_masked
-        analyzer = self.analyzer
-        analyzer.forget(inquiry)
-        for earlier in store.corrections(inquiry=inquiry):
-            analyzer.learn(earlier.inquiry_masked, earlier.corrected_types)
+        _relearn(self.analyzer, store, inquiry)
 
     def _follow_corrections(self, analyzer: Analyzer) -> None:
         """Learn and forget what other processes' agents and editors corrected or undid.
@@ -363,9 +367,7 @@ class Suggester:
         if mark == self._correction_mark:
             return
         for inquiry in self.store.inquiries_corrected_since(self._correction_mark):
-            analyzer.forget(inquiry)
-            for correction in self.store.corrections(inquiry=inquiry):
-                analyzer.learn(correction.inquiry_masked, correction.corrected_types)
+            _relearn(analyzer, self.store, inquiry)
         self._correction_mark = mark
 
     def _feedback_store(self) -> Store:

