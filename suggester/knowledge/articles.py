@@ -22,6 +22,8 @@ from markdown_it.token import Token
 from suggester.errors import ArticleError
 
 ARTICLE_TYPES = ("policy", "faq", "exception")
+# Where two articles of different types handle one thing (a risk flag), the first type leads.
+TYPE_RANK = {article_type: rank for rank, article_type in enumerate(ARTICLE_TYPES)}
 AUDIENCES = ("buyer", "seller", "all")
 STATUSES = ("draft", "published", "archived")
 CHANNELS = ("chat", "board", "phone")

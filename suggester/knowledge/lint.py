@@ -29,6 +29,7 @@ from suggester.knowledge.articles import (
     STATUSES,
     SUMMARY,
     TAXONOMY,
+    TYPE_RANK,
     Article,
     as_date,
     discover,
@@ -389,7 +390,7 @@ def _check_flag_owners(articles: list[Article]) -> list[Finding]:
                 findings.append(_finding(article, "handles_flags", (
                     f"handles_flags names {flag} but the article has no ## {ESCALATION} "
                     "section: agents get no rule for the flag from it"), WARNING))
-        ranked = sorted(handlers, key=lambda a: _TYPE_RANK.get(a.type, len(_TYPE_RANK)))
+        ranked = sorted(handlers, key=lambda a: TYPE_RANK.get(a.type, len(TYPE_RANK)))
         if len(ranked) > 1 and ranked[0].type == ranked[1].type:
             tied = [a.id for a in ranked if a.type == ranked[0].type]
             findings += [_finding(a, "handles_flags", (
@@ -399,4 +400,3 @@ def _check_flag_owners(articles: list[Article]) -> list[Finding]:
     return findings
 
 
-_TYPE_RANK = {article_type: rank for rank, article_type in enumerate(ARTICLE_TYPES)}

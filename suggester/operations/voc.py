@@ -27,7 +27,6 @@ from suggester.records.voc import (
 
 TOP_TYPES = 5
 GAPS_PER_SIDE = 5
-EXAMPLES = 3
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -61,7 +61,7 @@ class FeatureRecords:
             group_id: int | None, centroid: list[float] | None = None) -> int:
         """Link a request to `group_id` (moving its centroid), or to a new group; return it."""
         stamp = now_iso()
-        with self._store.write_connection() as db:
+        with self._store.write_transaction() as db:
             if group_id is None:
                 group_id = int(db.execute(
                     "INSERT INTO feature_groups (representative, centroid_json, created_at) "
@@ -86,7 +86,7 @@ class FeatureRecords:
             raise InputError(f"the announcement is longer than {MAX_ANNOUNCEMENT_CHARS} "
                              "characters", code="invalid_announcement",
                              korean=f"안내 문구는 {MAX_ANNOUNCEMENT_CHARS}자 이하로 써 주세요.")
-        with self._store.write_connection() as db:
+        with self._store.write_transaction() as db:
             row = db.execute("UPDATE feature_groups SET status = ?, announcement = ?, "
                              "updated_by = ? WHERE id = ? RETURNING id",
                              (status, announcement, by, group_id)).fetchone()

@@ -17,7 +17,6 @@ from suggester.errors import InputError
 from suggester.records.database import Connection
 from suggester.records.store import Store, iso_time, now_iso
 
-EVENT_KINDS = ("first_inquiry", "opened", "grew", "peak", "closed")
 MAX_NOTE_CHARS = 2000
 _COLUMNS = ("id, symptom, first_inquiry_at, opened_at, inquiries, peak_rate, peak_at, closed_at, "
             "closed_by, resolution_note")
@@ -92,7 +91,7 @@ class IncidentRecords:
         incident opens and takes every inquiry of the symptom from that window.
         """
         stamp, since = iso_time(at), iso_time(at - window)
-        with self._store.write_connection() as db:
+        with self._store.write_transaction() as db:
             incident = self._open_for(db, symptom)
             if incident is None and not outage:
                 return Observation(incident=None)  # it would neither join nor count
@@ -114,7 +113,7 @@ class IncidentRecords:
 
         Exactly one caller gets it (the UPDATE is conditional); the rest get None.
         """
-        with self._store.write_connection() as db:
+        with self._store.write_transaction() as db:
             row = db.execute(
                 "UPDATE incidents SET notified_inquiries = inquiries WHERE id = ? "
                 "AND closed_at IS NULL AND inquiries >= 10 * notified_inquiries "
@@ -129,7 +128,7 @@ class IncidentRecords:
         """Close an open incident with the resolution note customers will be told."""
         note = checked_note(note)
         stamp = iso_time(at or datetime.now(UTC))
-        with self._store.write_connection() as db:
+        with self._store.write_transaction() as db:
             row = db.execute(f"UPDATE incidents SET closed_at = ?, closed_by = ?, "
                              f"resolution_note = ? WHERE id = ? AND closed_at IS NULL "
                              f"RETURNING {_COLUMNS}", (stamp, by, note, incident_id)).fetchone()

@@ -655,10 +655,6 @@ class Store:
         """
         return self._db.exclusive(name, timeout)
 
-    def write_connection(self) -> AbstractContextManager[Connection]:
-        """One write transaction, for the records modules that keep their own queries."""
-        return self._write()
-
     @property
     def integrity_error(self) -> type[Exception]:
         """The exception this database raises when a constraint refuses a row."""

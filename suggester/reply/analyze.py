@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from suggester.knowledge.articles import ARTICLE_TYPES, ESCALATION, RISK_FLAGS, TAXONOMY
+from suggester.knowledge.articles import ESCALATION, RISK_FLAGS, TAXONOMY, TYPE_RANK
 from suggester.knowledge.chunks import Chunk
 from suggester.records.privacy import contains_personal_data
 from suggester.search.precision import SCORE_DECIMALS, comparable
@@ -56,7 +56,6 @@ FLAGS = RISK_FLAGS
 # outage messages. Only flags about the message's topic qualify: an article about personal data
 # ranking first does not mean the message contains any.
 KB_RAISED_FLAGS = ("off_platform", "outage", "fraud")
-_TYPE_RANK = {article_type: rank for rank, article_type in enumerate(ARTICLE_TYPES)}
 
 
 # Scoring weights, measured on eval/golden/dev.jsonl (see the module docstring for signals).
@@ -540,7 +539,7 @@ def _flag_handlers(chunks: Iterable[Chunk]) -> tuple[dict[str, frozenset[str]], 
     handlers: dict[str, set[tuple[int, str]]] = defaultdict(set)
     for chunk in chunks:
         for name in filter(None, chunk.handles_flags.split(",")):
-            handlers[name].add((_TYPE_RANK.get(chunk.type, len(_TYPE_RANK)), chunk.article_id))
+            handlers[name].add((TYPE_RANK.get(chunk.type, len(TYPE_RANK)), chunk.article_id))
     articles = {name: frozenset(a for _, a in found) for name, found in handlers.items()}
     owners = {name: min(found)[1] for name, found in handlers.items()}
     return articles, owners
