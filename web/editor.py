@@ -261,14 +261,19 @@ def archive(article_id: str):
     return redirect(url_for("editor.edit", article_id=article_id))
 
 
-@bp.post("/preview")
-def preview():
-    """Rendered HTML and lint findings of the source being edited (for the live preview)."""
+def _request_body() -> Any:
+    """The request's JSON object or form; empty when it is neither (or nested too deep)."""
     try:
         body: Any = request.get_json(silent=True) if request.is_json else request.form
     except RecursionError:  # "[[[[…" deeper than Python's JSON decoder goes
         body = None
-    body = body if hasattr(body, "get") else {}
+    return body if hasattr(body, "get") else {}
+
+
+@bp.post("/preview")
+def preview():
+    """Rendered HTML and lint findings of the source being edited (for the live preview)."""
+    body = _request_body()
     source, article_id = body.get("source"), body.get("article_id")
     if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS \
             or _LONE_SURROGATE.search(source):
@@ -291,8 +296,7 @@ def impact(article_id: str):
     """Stream the impact preview as JSON lines: progress, then the report (or an error)."""
     if _path_or_none(article_id) is None:
         return _not_found(article_id)
-    body = request.get_json(silent=True) if request.is_json else request.form
-    source = body.get("source") if hasattr(body, "get") else None
+    source = _request_body().get("source")
     if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS \
             or _LONE_SURROGATE.search(source) or _parse_or_none(source, article_id) is None:
         return jsonify(error="invalid_source",

@@ -323,11 +323,12 @@ def test_a_long_korean_article_fits_in_the_form(editor, editor_app):
 # -- found by fuzzing (tests/knowledge/test_fuzz_articles.py) ------------------------------------
 
 
+@pytest.mark.parametrize("route", ["/editor/preview", "/editor/return-policy/impact"])
 @pytest.mark.parametrize("body", [b'{"source": "---\\nid: x\\n---\\n\\ud800"}',
                                   b'{"source": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
-def test_preview_refuses_sources_no_utf8_file_can_hold(editor, body):
+def test_preview_refuses_sources_no_utf8_file_can_hold(editor, body, route):
     token = open_editor(editor, "return-policy")["token"]
-    response = editor.post("/editor/preview", data=body, content_type="application/json",
+    response = editor.post(route, data=body, content_type="application/json",
                            headers={"X-CSRF-Token": token})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_source"
 
