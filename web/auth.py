@@ -53,6 +53,12 @@ def current_user() -> User | None:
     return g.user
 
 
+def signed_in_as(role: str) -> bool:
+    """Whether this request's user holds `role` or a higher one (agent < editor < admin)."""
+    user = current_user()
+    return user is not None and ROLE_RANK.get(user.role, 0) >= ROLE_RANK[role]
+
+
 def refusal(role: str = "agent") -> Any:
     """The response refusing this request to a user below `role`, or None to let it through."""
     user = current_user()
@@ -65,7 +71,7 @@ def refusal(role: str = "agent") -> Any:
             return jsonify(error="unauthorized", message="sign in first",
                            message_ko="로그인이 필요합니다."), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if ROLE_RANK.get(user.role, 0) < ROLE_RANK[role]:
+    if not signed_in_as(role):
         needed = ROLE_KOREAN[role]
         if _wants_json():
             return jsonify(error="forbidden", message=f"this needs the {role} role",
@@ -162,4 +168,5 @@ def init_app(app: Flask) -> None:
     app.extensions["suggester.login_limiter"] = security.LoginLimiter(
         app.extensions["suggester.store"])
     app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals["signed_in_as"] = signed_in_as
     app.jinja_env.globals["role_korean"] = ROLE_KOREAN

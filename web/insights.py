@@ -20,9 +20,10 @@ from flask import (
 )
 
 from suggester.errors import InputError, SearchIndexError
+from suggester.operations.voc import spreadsheet_cell
 from suggester.records.insights import KST, NO_CITATION, SIDE_NAMES, SIDES, Insights, Window
 from suggester.records.voc import VocQueries
-from web.auth import ROLE_RANK, current_user, login_required
+from web.auth import current_user, login_required, signed_in_as
 from web.charts import daily_types_chart
 
 bp = Blueprint("insights", __name__, url_prefix="/insights")
@@ -33,8 +34,6 @@ GAPS_SHOWN = 20
 EXAMPLES_SHOWN = 4
 RECENT_CORRECTIONS = 30
 VERDICT_NAMES = {"used": "그대로 사용", "edited": "수정 후 사용", "rejected": "사용 안 함"}
-# Spreadsheets run cells starting with these as formulas; customers write the inquiries.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _insights() -> VocQueries:
@@ -55,11 +54,6 @@ def _titles() -> dict[str, str]:
     return {chunk.article_id: chunk.title for chunk in chunks.values()}
 
 
-def _can_edit() -> bool:
-    user = current_user()
-    return user is not None and user.role in ("editor", "admin")
-
-
 def _side() -> str | None:
     """The side the figures are limited to (?side=buyer), or None for everyone."""
     side = request.args.get("side")
@@ -69,12 +63,12 @@ def _side() -> str | None:
 @bp.get("/")
 @login_required()
 def index():
-    window, insights, side, user = _window(), _insights(), _side(), current_user()
+    window, insights, side = _window(), _insights(), _side()
     author = request.args.get("author")
     gaps = insights.knowledge_gaps(window, side=side)
     return render_template(
         "insights.html", window=window, periods=PERIODS, days=len(window.days),
-        side=side, side_names=SIDE_NAMES, can_edit=_can_edit(),
+        side=side, side_names=SIDE_NAMES, can_edit=signed_in_as("editor"),
         disputes=insights.disputes(window),
         summary=insights.summary(window),
         chart=daily_types_chart(insights.daily_types(window, side=side)),
@@ -85,7 +79,7 @@ def index():
         verdict_names=VERDICT_NAMES, no_citation=NO_CITATION,
         people=insights.corrections_by_person(window), author=author,
         recent=insights.recent_corrections(window, author=author, limit=RECENT_CORRECTIONS),
-        may_undo=ROLE_RANK.get(user.role, 0) >= ROLE_RANK["editor"] if user else False)
+        may_undo=signed_in_as("editor"))
 
 
 @bp.post("/corrections/<int:feedback_id>/undo")
@@ -167,17 +161,10 @@ def export(table: str):
     out.write("\ufeff")  # so Excel opens the Korean as UTF-8
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerows([spreadsheet_cell(value) for value in row] for row in rows)
     name = f"insights-{table}-{len(window.days)}d-{window.until.astimezone(KST):%Y%m%d}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _cell(value: object) -> object:
-    """Defuse text a spreadsheet would run as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 @bp.app_template_filter("kst")

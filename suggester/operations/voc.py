@@ -157,10 +157,10 @@ def to_csv(report: VocReport) -> str:
     for name, rows in (("rising", report.rising), ("falling", report.falling)):
         writer.writerows([name, "", r.category, r.this_week, r.week or ""] for r in rows)
     for side, groups in report.gaps_by_side.items():
-        writer.writerows(["gap", side, _cell(g.questions[0]), g.size, g.category]
+        writer.writerows(["gap", side, spreadsheet_cell(g.questions[0]), g.size, g.category]
                          for g in groups)
-    writer.writerows(["feature_request", "", _cell(g.representative), g.requests, g.status]
-                     for g in report.feature_requests)
+    writer.writerows(["feature_request", "", spreadsheet_cell(g.representative), g.requests,
+                      g.status] for g in report.feature_requests)
     writer.writerows(["incident", "", i.symptom, i.inquiries, "open" if i.open else "closed"]
                      for i in report.incidents)
     writer.writerows(["dispute", "", d.category, d.inquiries, f"{d.escalated_share:.4f}"]
@@ -170,6 +170,12 @@ def to_csv(report: VocReport) -> str:
     return out.getvalue()
 
 
-def _cell(value: str) -> str:
-    """Defuse text a spreadsheet would run as a formula (customers wrote these)."""
-    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
+# Spreadsheets run cells starting with these as formulas; customers write the inquiries.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """Defuse text a spreadsheet would run as a formula (CSV injection); other values pass."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
