@@ -200,11 +200,12 @@ def voc(context: _Context, week: str | None, fmt: str, output: str | None) -> No
     """The weekly VOC summary: top types per side, rising and falling, gaps, incidents."""
     from suggester.operations.voc import weekly_report
     from suggester.records.store import open_store
-    from web.voc import render, this_week
+    from suggester.records.voc import current_week
+    from web.voc import render
 
     with open_store(context.settings) as store:
         try:
-            report = weekly_report(store, week or this_week())
+            report = weekly_report(store, week or current_week())
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--week") from exc
         text = render(report, fmt)

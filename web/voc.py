@@ -7,15 +7,15 @@ stylesheet, written to a file it carries the stylesheet inline.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
 from pathlib import Path
 
 import jinja2
 from flask import Blueprint, Response, current_app, request
 
 from suggester.operations.voc import VocReport, to_csv, to_markdown, weekly_report
-from suggester.records.insights import KST, SIDE_NAMES
-from suggester.records.voc import iso_week
+from suggester.records.insights import SIDE_NAMES
+from suggester.records.voc import current_week
 from web.auth import login_required
 from web.charts import daily_types_chart
 
@@ -24,18 +24,19 @@ _HERE = Path(__file__).parent
 FORMATS = ("html", "md", "csv")
 
 
-def this_week() -> str:
-    return iso_week(datetime.now(UTC).astimezone(KST).date())
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The page's own template environment (also used outside a Flask app, by the CLI)."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
+                              autoescape=True)
 
 
 def render_html(report: VocReport, *, stylesheet: str | None = None) -> str:
     """The summary page; `stylesheet` is a URL to link, or None to carry the CSS inline."""
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
-                                     autoescape=True)
     inline = None if stylesheet else (_HERE / "static" / "app.css").read_text(encoding="utf-8")
     charts = {side: daily_types_chart(daily, width=640, height=220)
               for side, daily in report.daily_by_side.items()}
-    return environment.get_template("voc.html").render(
+    return _environment().get_template("voc.html").render(
         report=report, charts=charts, side_names=SIDE_NAMES, stylesheet=stylesheet,
         inline_css=inline, served=stylesheet is not None)
 
@@ -51,7 +52,7 @@ def render(report: VocReport, fmt: str, *, stylesheet: str | None = None) -> str
 @bp.get("/")
 @login_required()
 def summary():
-    week = request.args.get("week") or this_week()
+    week = request.args.get("week") or current_week()
     fmt = request.args.get("format", "html")
     if fmt not in FORMATS:
         fmt = "html"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from suggester.errors import InputError
-from suggester.records.store import Store, as_utc, iso_time
+from suggester.records.store import Store, as_utc, iso_time, stored_time
 
 TOKEN_ROLES = ("agent", "integration")
 TOKEN_PREFIX = "sgt_"  # makes a leaked token easy to recognise in logs and secret scanners
@@ -149,12 +149,8 @@ def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else iso_time(moment)
 
 
-def _when(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def _token(row: tuple) -> ApiToken:
     name, role, created_at, expires_at, revoked_at, last_used_at = row
-    return ApiToken(name=name, role=role, created_at=datetime.fromisoformat(created_at),
-                    expires_at=_when(expires_at), revoked_at=_when(revoked_at),
-                    last_used_at=_when(last_used_at))
+    return ApiToken(name=name, role=role, created_at=stored_time(created_at),
+                    expires_at=stored_time(expires_at), revoked_at=stored_time(revoked_at),
+                    last_used_at=stored_time(last_used_at))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from suggester.errors import InputError
-from suggester.records.store import Store, now_iso
+from suggester.records.store import Store, now_iso, stored_time
 
 STATUSES = ("접수", "검토중", "반영", "보류")
 SHIPPED = "반영"
@@ -53,7 +53,8 @@ class FeatureRecords:
             examples = self._examples(db) if with_examples else {}
         return [FeatureGroup(id=int(id_), representative=rep, status=status,
                              announcement=line, centroid=json.loads(centroid), updated_by=by,
-                             requests=int(n), first_seen=_time(first), last_seen=_time(last),
+                             requests=int(n), first_seen=stored_time(first),
+                             last_seen=stored_time(last),
                              examples=examples.get(int(id_), []))
                 for id_, rep, status, line, centroid, by, n, first, last in rows]
 
@@ -106,6 +107,3 @@ class FeatureRecords:
                 kept.append(text)
         return examples
 
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None

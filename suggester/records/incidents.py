@@ -15,7 +15,7 @@ from typing import Any
 
 from suggester.errors import InputError
 from suggester.records.database import Connection
-from suggester.records.store import Store, iso_time, now_iso
+from suggester.records.store import Store, iso_time, now_iso, stored_time
 
 MAX_NOTE_CHARS = 2000
 _COLUMNS = ("id, symptom, first_inquiry_at, opened_at, inquiries, peak_rate, peak_at, closed_at, "
@@ -234,15 +234,11 @@ def _event(db: Connection, incident_id: int, kind: str, at: str, detail: str) ->
 def _incident(row: tuple) -> Incident:
     (id_, symptom, first, opened, inquiries, peak_rate, peak_at, closed_at, closed_by,
      note) = row
-    return Incident(id=int(id_), symptom=symptom, first_inquiry_at=_time(first),
-                    opened_at=_time(opened), inquiries=int(inquiries), peak_rate=int(peak_rate),
-                    peak_at=_time(peak_at) if peak_at else None,
-                    closed_at=_time(closed_at) if closed_at else None, closed_by=closed_by,
+    return Incident(id=int(id_), symptom=symptom, first_inquiry_at=stored_time(first),
+                    opened_at=stored_time(opened), inquiries=int(inquiries),
+                    peak_rate=int(peak_rate), peak_at=stored_time(peak_at),
+                    closed_at=stored_time(closed_at), closed_by=closed_by,
                     resolution_note=note)
-
-
-def _time(value: str | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _text(moment: datetime | None) -> str | None:

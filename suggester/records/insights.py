@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from suggester.records.database import SQLiteDatabase
-from suggester.records.store import LIVE_CORRECTION, Store, StoreError
+from suggester.records.store import (
+    LIVE_CORRECTION,
+    Store,
+    StoreError,
+    as_utc,
+    iso_time,
+    stored_time,
+)
 
 # Korea has no daylight saving time: a fixed offset is exact and SQLite can apply it.
 KST = timezone(timedelta(hours=9), "KST")
@@ -87,7 +94,7 @@ class Window:
     def last_days(cls, days: int, *, now: datetime | None = None, tz: tzinfo = KST) -> Window:
         if days < 1:
             raise ValueError(f"days must be at least 1, got {days}")
-        until = _aware(now or datetime.now(UTC))
+        until = as_utc(now or datetime.now(UTC))
         first_day = until.astimezone(tz).date() - timedelta(days=days - 1)
         since = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
         return cls(since=since, until=until, tz=tz)
@@ -98,7 +105,7 @@ class Window:
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     def params(self) -> dict[str, str]:
-        return {"since": _stamp(self.since), "until": _stamp(self.until)}
+        return {"since": iso_time(self.since), "until": iso_time(self.until)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,7 +294,7 @@ class Insights:
 
     def trends(self, *, now: datetime | None = None, side: str | None = None) -> Trends:
         """Compare each type's last 7 days with its weekly average over the 4 weeks before."""
-        until = _aware(now or datetime.now(UTC))
+        until = as_utc(now or datetime.now(UTC))
         week_start = until - timedelta(days=7)
         window = Window(since=week_start - timedelta(weeks=BASELINE_WEEKS), until=until)
         sql = self._sql(_TYPED + """
@@ -296,7 +303,7 @@ class Insights:
             FROM typed GROUP BY category""", side)
         with self._read() as db:
             rows = db.execute(sql, {**window.params(),
-                                    "week_start": _stamp(week_start)}).fetchall()
+                                    "week_start": iso_time(week_start)}).fetchall()
             earliest = db.execute("SELECT MIN(created_at) FROM suggestions").fetchone()[0]
         weeks = _baseline_weeks(earliest, week_start)
         trends = [_trend(category, now_n, before_n, weeks) for category, now_n, before_n in rows]
@@ -357,7 +364,7 @@ class Insights:
         with self._read() as db:
             rows = db.execute(sql, window.params()).fetchall()
         return [PersonCorrections(author=author, corrections=n, undone=undone,
-                                  last=_aware(datetime.fromisoformat(last)))
+                                  last=stored_time(last))
                 for author, n, undone, last in rows]
 
     def recent_corrections(self, window: Window, *, author: str | None = None,
@@ -375,7 +382,7 @@ class Insights:
         with self._read() as db:
             rows = db.execute(sql, params).fetchall()
         return [CorrectionEntry(
-            feedback_id=id_, created_at=_aware(datetime.fromisoformat(created_at)),
+            feedback_id=id_, created_at=stored_time(created_at),
             author=who, inquiry=inquiry,
             predicted=[t.get("category", "") for t in json.loads(predicted or "[]")],
             corrected=json.loads(corrected), undone_by=undone_by)
@@ -479,13 +486,6 @@ def _similarity(overlap: int, size: int, other: int) -> float:
     return jaccard
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _stamp(moment: datetime) -> str:
-    """The Store's timestamp format, so string comparison orders like time."""
-    return _aware(moment).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _offset(window: Window) -> str:

@@ -719,6 +719,13 @@ def iso_time(moment: datetime) -> str:
     return as_utc(moment).isoformat(timespec="microseconds")
 
 
+def stored_time(value: str | datetime | None) -> datetime | None:
+    """A stored timestamp read back as an aware datetime (PostgreSQL may hand one over)."""
+    if value is None or value == "":
+        return None
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+
+
 def as_utc(moment: datetime) -> datetime:
     """Treat a naive datetime as UTC, as everything stored here is."""
     if moment.tzinfo is None:

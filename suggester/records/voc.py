@@ -12,7 +12,7 @@ import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from suggester.records.insights import (
     _LATEST_CORRECTION,
@@ -30,6 +30,11 @@ def iso_week(day: date) -> str:
     """The ISO week a day belongs to, written as the CLI takes it: 2026-W49."""
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def current_week() -> str:
+    """This ISO week in Korean time, the week a report defaults to."""
+    return iso_week(datetime.now(UTC).astimezone(KST).date())
 
 
 def week_window(week: str) -> Window:
