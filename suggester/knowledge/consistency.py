@@ -118,7 +118,9 @@ class ConsistencyChecker:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
-        self._cache: dict[tuple[str, str], tuple[list[Line], list[Fact]]] = {}
+        # One entry per article path, the last source read there: an editor typing in the
+        # preview makes a new source per keystroke, and old ones are never asked for again.
+        self._cache: dict[str, tuple[str, list[Line], list[Fact]]] = {}
 
     def check_kb(self, articles: Iterable[Article]) -> list[Conflict]:
         """Every conflict between published articles, each pair reported once."""
@@ -156,14 +158,16 @@ class ConsistencyChecker:
         return self._read(article)[1]
 
     def _read(self, article: Article) -> tuple[list[Line], list[Fact]]:
-        key = (str(article.path), hashlib.sha256(article.source.encode()).hexdigest())
-        if key not in self._cache:
-            lines = [Line(path=article.path, article_id=article.id, number=number, text=text,
-                          words=frozenset(self._words(text)))
-                     for number, text in customer_lines(article)]
-            facts = [fact for line in lines for fact in self._facts(line)]
-            self._cache[key] = (lines, facts)
-        return self._cache[key]
+        digest = hashlib.sha256(article.source.encode()).hexdigest()
+        cached = self._cache.get(str(article.path))
+        if cached is not None and cached[0] == digest:
+            return cached[1], cached[2]
+        lines = [Line(path=article.path, article_id=article.id, number=number, text=text,
+                      words=frozenset(self._words(text)))
+                 for number, text in customer_lines(article)]
+        facts = [fact for line in lines for fact in self._facts(line)]
+        self._cache[str(article.path)] = (digest, lines, facts)
+        return lines, facts
 
     def _words(self, text: str) -> list[str]:
         return [w for w in self._tokenizer(text) if not any(c.isdigit() for c in w)]
