@@ -195,15 +195,20 @@ class Publisher:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def check(self, source: str, *, article_id: str | None = None) -> list[Finding]:
-        """Lint `source` as it would be published, where it would be saved; never raises."""
+    def check(self, source: str, *, article_id: str | None = None,
+              others: list[Article] | None = None) -> list[Finding]:
+        """Lint `source` as it would be published, where it would be saved; never raises.
+
+        `others` is the KB as `others()` reads it, for a caller that needs it too.
+        """
         source = normalise(source)
         try:
             target = self._target(source, article_id)
         except LintFailed as exc:
             return exc.findings
         final = set_front_matter(source, status="published")
-        return lint_source(final, target, self._others(), today=dt.date.today())
+        return lint_source(final, target, self.others() if others is None else others,
+                           today=dt.date.today())
 
     def pending_draft(self, article_id: str) -> ArticleVersion | None:
         """A draft saved to history while the file still serves the published version."""
@@ -270,7 +275,7 @@ class Publisher:
         requested = parse_article(source, target).version
         version = _version_for(action, current, history, requested)
         final = set_front_matter(source, status=_STATUS_BY_ACTION[action], version=version)
-        findings = lint_source(final, target, self._others(), today=dt.date.today())
+        findings = lint_source(final, target, self.others(), today=dt.date.today())
         if any(f.severity == ERROR for f in findings):
             raise LintFailed(findings)
         # A draft must not replace what agents are served: it waits in history until published.
@@ -314,7 +319,8 @@ class Publisher:
                                       severity=ERROR, message=message)])
         return kb_dir / str(new_type) / f"{new_id}.md"
 
-    def _others(self) -> list[Article]:
+    def others(self) -> list[Article]:
+        """Every article of the KB that parses (the rest are lint's to report)."""
         others = []
         for path in discover(self.settings.kb_dir):
             with contextlib.suppress(ArticleError):

@@ -220,12 +220,13 @@ def _edit_page(article_id: str, source: str, *, base: str, status: int = 200,
                errors: list[Finding] | None = None, pending: Any = None,
                showing_draft: bool = False) -> Any:
     article = _parse_or_none(source, article_id)
-    findings = errors if errors is not None else publisher().check(source,
-                                                                   article_id=article_id)
+    others = publisher().others()  # read once for lint and the comparison table
+    findings = errors if errors is not None else publisher().check(
+        source, article_id=article_id, others=others)
     return render_template(
         "editor_edit.html", article_id=article_id, source=source, base=base,
         article=article, preview=_preview_html(source), findings=_findings_view(findings),
-        conflicts=_conflicts_view(article),
+        conflicts=_conflicts_view(article, others),
         file_status=_file_status(article_id), pending=pending, showing_draft=showing_draft,
         helper=_similar_answers(article) if _is_draft(article, showing_draft) else None,
     ), status
@@ -285,10 +286,11 @@ def preview():
     if article_id not in (None, "") and not (isinstance(article_id, str) and _is_id(article_id)):
         return jsonify(error="invalid_article_id", message="article_id must be an article's id",
                        message_ko="문서 ID(article_id) 형식이 올바르지 않습니다."), 400
-    findings = publisher().check(source, article_id=article_id or None)
+    others = publisher().others()  # read once for lint and the comparison table
+    findings = publisher().check(source, article_id=article_id or None, others=others)
     article = _parse_or_none(source, article_id) if article_id else None
     return jsonify(html=_preview_html(source), findings=_findings_view(findings),
-                   conflicts=_conflicts_view(article))
+                   conflicts=_conflicts_view(article, others))
 
 
 @bp.post("/<article_id>/impact")
@@ -539,18 +541,12 @@ def _findings_view(findings: list[Finding]) -> list[dict[str, Any]]:
              "severity": f.severity, "message": f.message} for f in findings]
 
 
-def _conflicts_view(article: Article | None) -> list[dict[str, Any]]:
+def _conflicts_view(article: Article | None, others: list[Article]) -> list[dict[str, Any]]:
     """Lines of other published articles that state this article's facts differently, or
     repeat its rules: each with this article's line beside it."""
     if article is None:
         return []
     kb_dir = _kb_dir()
-    others = []
-    for path in discover(kb_dir):
-        try:
-            others.append(read_article(path))
-        except ArticleError:
-            continue
     return [{"kind": c.kind, "label": "값이 다름" if c.kind == CONTRADICTION else "중복 문장",
              "line": c.line, "text": c.text, "detail": c.detail,
              "where": f"{_relative(c.other_path, kb_dir)}:{c.other_line}",

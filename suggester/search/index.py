@@ -219,13 +219,12 @@ class Indexer:
         """Every chunk the index should hold, and the ids of the articles re-read (None: all)."""
         today = dt.date.today()
         paths = [Path(p) for p in only] if only is not None else []
-        everything = [a for a in (self._read(p, report if only is None else SyncReport(), today)
-                                  for p in discover(self.settings.kb_dir)) if a is not None]
+        everything, chosen = self._read_kb(report, paths, today)
         successor_of = successors(everything)
         if only is None:
             articles = everything
         else:
-            articles = [a for a in (self._read(p, report, today) for p in paths) if a is not None]
+            articles = chosen
             # A new successor changes the day the article it supersedes stops: re-chunk it too.
             old_ids = {a.supersedes for a in articles if a.supersedes}
             articles += [a for a in everything if a.id in old_ids and a.path not in paths]
@@ -241,6 +240,20 @@ class Indexer:
                     article, successor_of.get(article.id)))
         report.articles = len({c.article_id for c in desired.values()})
         return desired, changed
+
+    def _read_kb(self, report: SyncReport, paths: list[Path],
+                 today: dt.date) -> tuple[list[Article], list[Article]]:
+        """Every servable article, and those at `paths`, each file read once; only the files
+        being synced report their problems (all of them when `paths` is empty)."""
+        wanted, scratch = set(paths), SyncReport()
+        read: dict[Path, Article | None] = {}
+        for path in discover(self.settings.kb_dir):
+            read[path] = self._read(path, report if not wanted or path in wanted else scratch,
+                                    today)
+        # A deleted file is not listed any more; `_read` gives None for it.
+        chosen = [read[p] if p in read else self._read(p, report, today) for p in paths]
+        return ([a for a in read.values() if a is not None],
+                [a for a in chosen if a is not None])
 
     def _read(self, path: Path, report: SyncReport, today: dt.date) -> Article | None:
         if not path.exists():
