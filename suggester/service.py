@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
-from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced
+from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced, unit
 from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
@@ -42,6 +42,7 @@ COMPANY_FAULT_FLAGS = frozenset({"outage"})
 COMPANY_FAULT_TYPES = frozenset({"장애·긴급"})
 MAX_K = 20
 CORRECTIONS_POLL_S = 2.0  # how stale another worker's view of the corrections may be
+SERVABLE_REMEMBERED = 16  # (side, day) article sets kept per index generation
 
 
 @dataclass(kw_only=True)
@@ -151,8 +152,7 @@ class Suggester:
         self._sentence_cache: dict[str, Any] = {}  # the composer's, by chunk content hash
         # Incidents raised from the inquiries (suggester/operations); they need the database.
         self.incidents = IncidentDesk(settings, store) if store is not None else None
-        self.features = FeatureDesk(store, self.retriever.embedder,
-                                    similarity=settings.feature_similarity) \
+        self.features = FeatureDesk(store, similarity=settings.feature_similarity) \
             if store is not None else None
         if store is not None:
             for record in store.recent_suggestions(limit=5000):
@@ -237,8 +237,8 @@ class Suggester:
         generation = snapshot.generation
         timings: dict[str, float] = {}
         day = as_of or dt.date.today()
-        side, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, timings,
-                                               day)
+        side, analysis, retrieval, vector = self._rank(inquiry, audience, k, analyzer,
+                                                       snapshot, timings, day)
         if article_id is not None:
             retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
@@ -271,8 +271,8 @@ class Suggester:
             draft = self.incidents.draft(  # type: ignore[union-attr]
                 incident, snapshot.chunks.values(), channel=channel,
                 values=Known(customer_name=customer_name, order_id=order_id).values()) or draft
-        request_vector = self._feature_vector(inquiry, analysis)
-        if request_vector is not None and (line := self._shipped_line(request_vector)):
+        feature = self._feature_request(vector, analysis)
+        if feature is not None and (line := FeatureDesk.announcement(feature[1])):
             draft = announced(draft, line)
         timings["total_ms"] = _since(started)
         suggestion = Suggestion(id=uuid.uuid4().hex, inquiry=inquiry, channel=channel,
@@ -289,8 +289,8 @@ class Suggester:
                 drafter={"source": draft.source,
                          "llm": draft.llm.to_dict() if draft.llm else None})
             self._observe_incident(suggestion)
-            if request_vector is not None:
-                self._observe_feature(suggestion, request_vector)
+            if feature is not None:
+                self._observe_feature(suggestion, *feature)
         suggestion.incident = incident.to_dict() if incident is not None else None
         self._remember_together([c.article_id for c in draft.citations])
         return suggestion
@@ -300,15 +300,15 @@ class Suggester:
         """The analysis and the ranking a suggestion would use, without drafting, follow-ups,
         an LLM call or a log entry (what `suggester routes` needs of 221 questions)."""
         _, _, analyzer, snapshot = self._components()
-        _, analysis, retrieval = self._rank(inquiry, audience, k, analyzer, snapshot, {},
-                                            dt.date.today())
+        _, analysis, retrieval, _ = self._rank(inquiry, audience, k, analyzer, snapshot, {},
+                                               dt.date.today())
         return analysis, retrieval
 
     def _rank(self, inquiry: str, audience: str | None, k: int, analyzer: Analyzer,
               snapshot: _Snapshot, timings: dict[str, float],
-              day: dt.date) -> tuple[str, Analysis, RetrievalResult]:
+              day: dt.date) -> tuple[str, Analysis, RetrievalResult, Any]:
         """The side the articles are preferred for (known, or guessed from the words), the
-        analysis and the re-ranked retrieval."""
+        analysis, the re-ranked retrieval and the inquiry's query vector."""
         known = audience if audience in ("buyer", "seller") else None
         side = known or infer_audience(inquiry)
         mark = time.perf_counter()
@@ -329,7 +329,7 @@ class Suggester:
                                         for t in analysis.inquiry_types}, k=k,
                                        flagged=flagged).grounded_by(flagged)
         timings["analyze_ms"] = _since(mark)
-        return side, analysis, retrieval
+        return side, analysis, retrieval, vector
 
     def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
                         corrected_types: list[str] | tuple[str, ...] = (),
@@ -398,22 +398,22 @@ class Suggester:
 
     # -- feature requests (suggester/operations/features.py) -----------------------------------
 
-    def _feature_vector(self, inquiry: str, analysis: Analysis) -> Any:
-        """The request's vector when the inquiry is a feature request (기능제안), else None."""
+    def _feature_request(self, vector: Any, analysis: Analysis) -> tuple[Any, Any] | None:
+        """For a feature request (기능제안): its unit vector (the search's own query vector,
+        not embedded again) and the nearest request group, None when there is none yet."""
         if self.features is None or analysis.primary_type != FEATURE_TYPE:
             return None
-        return self.features.vector(inquiry)
-
-    def _shipped_line(self, vector: Any) -> str | None:
+        vector = unit(vector)
         try:
-            return self.features.announcement(vector)  # type: ignore[union-attr]
-        except Exception:
+            return vector, self.features.nearest(vector)[0]
+        except Exception:  # a request left ungrouped beats a duplicate group
             log.exception("features: could not look up the request groups")
             return None
 
-    def _observe_feature(self, suggestion: Suggestion, vector: Any) -> None:
+    def _observe_feature(self, suggestion: Suggestion, vector: Any, group: Any) -> None:
         try:
-            self.features.observe(suggestion.id, suggestion.inquiry, vector)  # type: ignore[union-attr]
+            self.features.observe(  # type: ignore[union-attr]
+                suggestion.id, suggestion.inquiry, vector, group)
         except Exception:
             log.exception("features: could not group suggestion %s", suggestion.id)
 
@@ -427,8 +427,9 @@ class Suggester:
             allowed = {c.article_id for c in snapshot.chunks.values()
                        if filters.allows(c, key[2])}
             # Swapped whole, never edited in place: other threads may be reading the old one.
-            self._servable = {**{k: v for k, v in self._servable.items() if k[0] == key[0]},
-                              key: allowed}
+            # Kept: this generation's last few (side, day) pairs; `as_of` may name any day.
+            kept = [(k, v) for k, v in self._servable.items() if k[0] == key[0]]
+            self._servable = {**dict(kept[-SERVABLE_REMEMBERED:]), key: allowed}
         return allowed
 
     def _remember_together(self, article_ids: list[str]) -> None:

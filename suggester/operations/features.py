@@ -17,7 +17,6 @@ from suggester.records.features import SHIPPED, FeatureGroup, FeatureRecords
 from suggester.records.privacy import mask_personal_data
 from suggester.records.store import Store
 from suggester.reply.draft import Draft, Sentence
-from suggester.search.models import DenseEmbedder
 
 FEATURE_TYPE = "기능제안"
 
@@ -25,14 +24,9 @@ FEATURE_TYPE = "기능제안"
 class FeatureDesk:
     """Group requests as they are logged; find the shipped group a new request belongs to."""
 
-    def __init__(self, store: Store, embedder: DenseEmbedder, *, similarity: float) -> None:
+    def __init__(self, store: Store, *, similarity: float) -> None:
         self.records = FeatureRecords(store)
-        self.embedder = embedder
         self.similarity = similarity
-
-    def vector(self, inquiry: str) -> np.ndarray:
-        vector = self.embedder.query_vector(inquiry)
-        return vector / (np.linalg.norm(vector) or 1.0)
 
     def nearest(self, vector: np.ndarray) -> tuple[FeatureGroup | None, float]:
         """The group whose centroid is nearest, if it is near enough, and the cosine."""
@@ -44,9 +38,9 @@ class FeatureDesk:
                 best, best_score = group, score
         return best, best_score
 
-    def observe(self, suggestion_id: str, inquiry: str, vector: np.ndarray) -> int:
-        """Put a logged request into its group (a new one when none is near); return the id."""
-        group, _ = self.nearest(vector)
+    def observe(self, suggestion_id: str, inquiry: str, vector: np.ndarray,
+                group: FeatureGroup | None) -> int:
+        """Put a logged request into `group`, its nearest (a new one when None); return the id."""
         if group is None:
             return self.records.add(suggestion_id, representative=_masked(inquiry),
                                     vector=vector.tolist(), group_id=None)
@@ -55,12 +49,17 @@ class FeatureDesk:
                                 vector=vector.tolist(), group_id=group.id,
                                 centroid=centroid.tolist())
 
-    def announcement(self, vector: np.ndarray) -> str | None:
-        """The editor's line for a shipped group this request belongs to, if there is one."""
-        group, _ = self.nearest(vector)
+    @staticmethod
+    def announcement(group: FeatureGroup | None) -> str | None:
+        """The editor's line if `group`, a request's nearest, has shipped."""
         if group is None or group.status != SHIPPED or not group.announcement:
             return None
         return group.announcement
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    """`vector` scaled to length 1 (group centroids are compared by cosine)."""
+    return vector / (np.linalg.norm(vector) or 1.0)
 
 
 def announced(draft: Draft, line: str) -> Draft:
