@@ -158,17 +158,28 @@ def golden_inquiries(split: str = "dev") -> list[str]:
 def run_load(base_url: str, *, clients: int, seconds: float, inquiries: Sequence[str],
              tokens: Sequence[str], editor: EditorSession | None = None,
              publish_every: float = 3.0, article_id: str = EDITED_ARTICLE,
-             edit: Callable[[str], str] = alternate_fee) -> LoadReport:
+             edit: Callable[[str], str] = alternate_fee, min_publishes: int = 2) -> LoadReport:
     """Drive the server for `seconds`, client n with `tokens[n]`; return every response
-    (checked later by `check_torn`)."""
+    (checked later by `check_torn`).
+
+    With an editor, the run goes on past `seconds` until `min_publishes` publishes are done:
+    on a busy machine a publish queues behind the agents' requests for many seconds, and a
+    run with one publish would not test a reader racing a second one.
+    """
     report = LoadReport(clients=clients, seconds=seconds, workers=0)
     began = time.monotonic()
     deadline = began + seconds
     lock = threading.Lock()
+    editor_done = threading.Event()
+    if editor is None:
+        editor_done.set()
+
+    def running() -> bool:
+        return time.monotonic() < deadline or not editor_done.is_set()
 
     def client(number: int) -> None:
         position = number * 7
-        while time.monotonic() < deadline:
+        while running():
             inquiry = inquiries[position % len(inquiries)]
             position += 1
             started = time.monotonic()
@@ -185,8 +196,14 @@ def run_load(base_url: str, *, clients: int, seconds: float, inquiries: Sequence
                 report.samples.append(sample)
 
     def publisher() -> None:
+        try:
+            publish_until_done()
+        finally:  # the clients wait for this, whatever happens here
+            editor_done.set()
+
+    def publish_until_done() -> None:
         assert editor is not None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or len(report.publishes) < min_publishes:
             started = time.monotonic()
             try:
                 outcome = editor.publish(article_id, edit)
