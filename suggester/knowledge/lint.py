@@ -32,6 +32,7 @@ from suggester.knowledge.articles import (
     TYPE_RANK,
     Article,
     as_date,
+    cue_pattern,
     discover,
     parse_article,
 )
@@ -41,7 +42,7 @@ REQUIRED_FIELDS = (
     "id", "title", "type", "audience", "category", "tags", "channels", "status",
     "effective_from", "review_by", "owner", "version",
 )
-OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags")
+OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags", "escalation_when")
 MIN_QUESTIONS = 2
 _BRACED = re.compile(r"\{([^{}\n]*)\}")
 
@@ -159,6 +160,7 @@ def _check_fields(article: Article, today: dt.date) -> list[Finding]:
         for name in meta if name not in REQUIRED_FIELDS + OPTIONAL_FIELDS
     ]
     findings += _check_choices(article)
+    findings += _check_escalation_when(article)
     findings += _check_identity(article)
     findings += _check_dates(article, today)
     version = meta.get("version")
@@ -190,6 +192,36 @@ def _check_choices(article: Article) -> list[Finding]:
                                                     f"(allowed: {', '.join(allowed)})"))
         elif name == "channels" and not value:
             findings.append(_finding(article, name, "channels must name at least one channel"))
+    return findings
+
+
+def _check_escalation_when(article: Article) -> list[Finding]:
+    """`escalation_when` maps risk flags to lists of conditions: a flag name, or a cue that
+    compiles as a regular expression; the article needs the rule it hands over."""
+    value = article.meta.get("escalation_when")
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(c, str) and c.strip() for c in v)
+            for v in value.values()):
+        return [_finding(article, "escalation_when", (
+            "escalation_when must map risk flags to lists of conditions, e.g. "
+            "{off_platform: [fraud, 링크]}"))]
+    findings = [_finding(article, "escalation_when", (
+        f"unknown escalation_when flag: {flag} (allowed: {', '.join(RISK_FLAGS)})"))
+        for flag in value if flag not in RISK_FLAGS]
+    for conditions in value.values():
+        for cue in (c for c in conditions if c not in RISK_FLAGS):
+            try:
+                cue_pattern(cue)
+            except re.error as exc:
+                findings.append(_finding(article, "escalation_when", (
+                    f"escalation_when cue {cue!r} is not a valid pattern ({exc}): escape "
+                    "( ) [ ] | * + ? with a backslash to match them as text")))
+    if article.section(ESCALATION) is None:
+        findings.append(_finding(article, "escalation_when", (
+            f"escalation_when hands flags to this article but it has no ## {ESCALATION} "
+            "section: add the rule agents should follow")))
     return findings
 
 

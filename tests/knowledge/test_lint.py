@@ -211,6 +211,23 @@ def test_one_flag_takes_its_escalation_rule_from_one_article(small_kb, write_art
                for f in findings_for(small_kb, "shipping-late.md", "warning"))
 
 
+def test_escalation_when_is_checked(small_kb, write_article, article_source):
+    escalation = "\n## 에스컬레이션\n환불 분쟁은 결제팀에 넘겨요.\n"
+    good = "cx-policy\nescalation_when:\n  fraud: [off_platform, 환불 받]"
+    write_article("refund-when.md", article_source(owner=good) + escalation)
+    assert not findings_for(small_kb, "refund-when.md")
+    for owner, problem in (
+            ("cx-policy\nescalation_when:\n  phishing: [링크]", "unknown escalation_when flag"),
+            ("cx-policy\nescalation_when:\n  fraud: ['환불(']", "is not a valid pattern"),
+            ("cx-policy\nescalation_when: [fraud]", "must map risk flags to lists")):
+        write_article("refund-when.md", article_source(owner=owner) + escalation)
+        assert any(problem in f.message for f in findings_for(small_kb, "refund-when.md"))
+    # Without ## 에스컬레이션 there is no rule to hand over.
+    write_article("refund-when.md", article_source(owner=good))
+    assert any("has no ## 에스컬레이션 section" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
 def _successor(article_source, new_id: str, old_id: str, effective_from: str) -> str:
     return article_source(id=new_id, effective_from=effective_from,
                           owner=f"cx-policy\nsupersedes: {old_id}")

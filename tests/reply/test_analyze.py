@@ -288,6 +288,49 @@ def test_the_kb_says_which_article_handles_a_flag(shipped_settings, shipped_retr
     assert flag.escalation.text == escalation_text("off-platform-fraud-victim")
 
 
+def test_the_kb_says_when_a_more_specific_article_takes_a_flag(shipped_settings,
+                                                              shipped_retriever, analyze):
+    """`escalation_when` hands a flag's rule to a more specific article on its cues; editing
+    the front matter moves it, with no code change."""
+    from dataclasses import replace
+
+    text = "감정서 받아왔는데 가품 판정에 이의 제기하려면 어떻게 해요?"
+    assert analyze(text).flag("counterfeit").escalation.article_id == "counterfeit-appeal"
+    # Other counterfeit messages keep the owner's rule.
+    assert analyze("이거 짝퉁 같아요").flag("counterfeit").escalation.article_id \
+        == "counterfeit-policy"
+
+    def edited(cues: str):
+        chunks = [replace(c, escalation_when=cues) if c.article_id == "counterfeit-appeal"
+                  else c for c in load_chunks(shipped_settings)]
+        return Analyzer(tokenizer=shipped_retriever.tokenizer,
+                        embedder=shipped_retriever.embedder, chunks=chunks,
+                        chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+
+    without = edited("")
+    assert analyze(text, using=without).flag("counterfeit").escalation.article_id \
+        == "counterfeit-policy"
+    # A cue the editor adds, written with a space, matches the words run together too.
+    broader = edited(json.dumps({"counterfeit": ["짝 퉁"]}, ensure_ascii=False))
+    flag = analyze("이거 짝퉁 같아요", using=broader).flag("counterfeit")
+    assert flag.escalation.article_id == "counterfeit-appeal"
+    assert flag.escalation.text == escalation_text("counterfeit-appeal")
+
+
+def test_flag_owner_follows_the_kb_it_is_given(shipped_settings):
+    """The owner map is cached per KB version, so an edited KB gets its own answer."""
+    from dataclasses import replace
+
+    from suggester.reply.analyze import flag_owner
+
+    chunks = load_chunks(shipped_settings)
+    assert flag_owner(chunks, "outage") == "outage-response"
+    moved = [replace(c, handles_flags="") if c.article_id == "outage-response" else c
+             for c in chunks]
+    assert flag_owner(moved, "outage") == "site-down-cannot-pay"
+    assert flag_owner(chunks, "outage") == "outage-response"
+
+
 @pytest.mark.parametrize(("text", "flag"), [
     ("구매자가 번개장터로 옮겨서 거래하자고 해요", "off_platform"),
     ("입금 확인되면 보내준다고 판매자 명의 통장으로 넣으래요", "off_platform"),
