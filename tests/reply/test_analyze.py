@@ -339,6 +339,10 @@ def test_flag_owner_follows_the_kb_it_is_given(shipped_settings):
     ("한국소비자원에 피해구제 신청하겠습니다", "legal_threat"),
     ("모든 카드가 결제 실패로 떠요 지금 시스템 문제죠?", "outage"),
     ("전화도 세 번 했고 채팅도 두 번 했어요", "repeated_contact"),
+    ("상대방이 네이버 밴드로 초대할 테니 거기서 결제하재요", "off_platform"),
+    ("판매자가 입금 확인했다면서 물건은 안 보내고 읽씹해요", "fraud"),
+    ("박음질이랑 로고 각인이 정품이랑 달라요", "counterfeit"),
+    ("같은 내용으로 벌써 네 번이나 문의 남겼어요", "repeated_contact"),
 ])
 def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     assert flag in find_risks(text)
@@ -348,6 +352,9 @@ def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     "카드 말고 무통장입금도 되나요?",  # one of our own payment methods
     "해킹당한 것 같아서 비번 바꿨어요",
     "정품 검수는 얼마나 걸려요?",
+    "무통장입금으로 결제했는데 입금 확인은 언제 돼요?",
+    "매장에 가서 직접 입어보고 사고 싶어요",
+    "입금 확인됐는데 아직 안 보내셨나요?",
 ])
 def test_look_alikes_raise_no_flag(text):
     assert not find_risks(text)
