@@ -343,6 +343,9 @@ def test_flag_owner_follows_the_kb_it_is_given(shipped_settings):
     ("판매자가 입금 확인했다면서 물건은 안 보내고 읽씹해요", "fraud"),
     ("박음질이랑 로고 각인이 정품이랑 달라요", "counterfeit"),
     ("같은 내용으로 벌써 네 번이나 문의 남겼어요", "repeated_contact"),
+    ("돈 보냈는데 판매자 상점이 통째로 사라졌어요", "fraud"),
+    ("내일 바로 경찰에 사건 접수할 거예요", "legal_threat"),
+    ("이 문제로 상담만 세 차례 받았어요", "repeated_contact"),
 ])
 def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     assert flag in find_risks(text)
@@ -355,6 +358,8 @@ def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     "무통장입금으로 결제했는데 입금 확인은 언제 돼요?",
     "매장에 가서 직접 입어보고 사고 싶어요",
     "입금 확인됐는데 아직 안 보내셨나요?",
+    "닉네임 바꾸고 싶은데 어디서 해요?",
+    "페이로 결제하면 포인트 적립 되나요?",
 ])
 def test_look_alikes_raise_no_flag(text):
     assert not find_risks(text)
