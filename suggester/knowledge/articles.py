@@ -212,10 +212,18 @@ class Article:
     def escalation_when(self) -> dict[str, list[str]]:
         """Flag -> the conditions on which this article's escalation rule takes the flag over
         (front matter `escalation_when`, kb/README.md): another raised flag, or a cue."""
-        value = self.meta.get("escalation_when")
+        return self._flag_map("escalation_when")
+
+    @property
+    def flag_cues(self) -> dict[str, list[str]]:
+        """Flag -> cues that raise it, beyond the analyzer's own (front matter `flag_cues`)."""
+        return self._flag_map("flag_cues")
+
+    def _flag_map(self, name: str) -> dict[str, list[str]]:
+        value = self.meta.get(name)
         if not isinstance(value, dict):
             return {}
-        return {str(flag): _str_list(conditions) for flag, conditions in value.items()}
+        return {str(flag): _str_list(items) for flag, items in value.items()}
 
     def is_servable(self, today: dt.date) -> bool:
         """Published and already in effect: the only articles a draft may use."""

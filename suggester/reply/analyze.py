@@ -266,16 +266,7 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"만나(서|면)\s*.{0,15}(돈|현금|현찰|값)\s*(을|를)?\s*(드리|드린|주|줄|받)",
         r"(쇼핑몰|스마트\s*스토어|스토어|개인\s*사이트)\s*(링크|주소)",
         r"(앱|어플)?\s*밖에서\s*(연락|거래|만나|얘기|결제)",
-        r"(?<![가-힣])(폰|전화|휴대폰|핸드폰)?\s*번호\s*(를|좀)?\s*(남겨|알려)\s*(달|주|줘)",
-        # 2026-12 (issue 19), from 15 more flags-dev messages: money slang (꽂아 준다, 쏴
-        #준다), other group apps, "pay over there", paying in person at a shop or on arrival.
-        r"(꽂아|쏴)\s*(준|줄|드리|드릴|달)",
-        r"(네이버\s*)?(밴드|디스코드)\S{0,6}\s*(거래|결제|연락|주문|얘기|초대)",
-        r"(거기|그쪽|저쪽|밖)\s*(서|에서)\s*(결제|거래|입금|송금|사면|구매|주문)",
-        r"페이\s*(로|으로)?\s*송금",
-        r"(디엠|DM|쪽지)\s*(으로|로)\s*(따로|직접)?\s*(연락|거래|얘기)",
-        r"(가게|매장|사무실|집)\s*(로|으로|에)\s*(와서|오면|와)\s*.{0,6}(사|가져|거래|결제)",
-        r"(직접|따로)\s*(달래|달라|주래|주라)"),
+        r"(?<![가-힣])(폰|전화|휴대폰|핸드폰)?\s*번호\s*(를|좀)?\s*(남겨|알려)\s*(달|주|줘)"),
     "fraud": _cues(
         r"빈\s*(상자|박스|봉투)", r"대신\s*\S{0,8}\s*(들어\s*있|들어\s*왔|왔|보냈)",
         r"(판매자|상대\S*|구매자)\S{0,12}\s*탈퇴", r"탈퇴한\s*(회원|계정)",
@@ -284,54 +275,30 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"사진\S{0,4}\s*(을|를)?\s*(도용|훔|퍼\s*(온|왔)|그대로\s*(퍼|가져))",
         r"속(았|은\s*(것|거)|여서|였)", r"피해자",
         r"(가짜|피싱)\s*(사이트|페이지|링크|문자)",
-        r"(카드|계좌)\s*(번호|정보)\S{0,4}\s*(를|을)?\s*(넣|입력)",
-        # Goods swapped on purpose; money taken "after confirming it" and the goods never sent.
-        r"바꿔\s*(서)?\s*(보낸|보냈|넣)", r"일부러\s*\S{0,10}\s*(다른|바꿔|가짜)",
-        r"(입금|돈|결제)\S{0,4}\s*(받|확인)\S*(면서|놓고|고서|고는)\s*.{0,15}"
-        r"(안\s*(보내|줘|주)|읽씹|잠수|연락)",
-        # The counterpart's identity changed or gone; junk in the box; forged proof.
-        r"(판매자|구매자|상대\S*)\S{0,3}\s*.{0,12}(아이디|닉네임|계정|상점|프로필)\S{0,3}\s*"
-        r"(을|를|이|가)?\s*(통째로\s*)?(바꾸|바꿨|바뀌|사라|없어|지웠|삭제)",
-        r"(돌멩이|신문지|폐지)\S{0,3}\s*(만|랑|이|가)?\s*(들어|왔|있)",
-        r"(영수증|송장|운송장|입금\s*내역|캡처|캡쳐)\S{0,6}\s*(이|가|을|를)?\s*"
-        r"(조작|포토샵|합성)"),
+        r"(카드|계좌)\s*(번호|정보)\S{0,4}\s*(를|을)?\s*(넣|입력)"),
     "counterfeit": _cues(
         r"(진품|정품|진짜)\S{0,2}\s*(맞나|맞는지|맞아|인지\s*(의심|모르))", r"모조품", r"위조",
         r"카피\s*(제품|품|상품|본)", r"(정식|공식)\s*(제품|정품)\S{0,3}\s*(이|가)?\s*아니",
         r"(자기네|자사|매장|브랜드)\s*(제품|물건)\S{0,3}\s*(이|가)?\s*아니",
         r"(정품\s*검수|감정|인증)\S{0,6}\s*(불합격|실패|탈락|통과\s*못)",
         r"정품\s*(으로|이라고)?\s*확인\s*(이\s*)?안",
-        r"시리얼\s*(넘버|번호)?\S{0,6}\s*(조회|확인)",
-        # Compared with the genuine article, detail by detail.
-        r"(정품|진품)\S{0,4}\s*(이랑|과|하고|와|랑)\s*(달라|다르|다른)",
-        r"(로고|각인|박음질|시리얼)\S{0,8}\s*(이|가|도)?\s*(달라|다르|이상|삐뚤)",
-        r"(출시|발매|생산)\S{0,3}\s*(된|한)?\s*적\s*(이|도)?\s*없"),
+        r"시리얼\s*(넘버|번호)?\S{0,6}\s*(조회|확인)"),
     "legal_threat": _cues(
         r"법원", r"재판", r"민사", r"형사", r"공정\s*(거래\s*)?위", r"금감원", r"금융\s*감독원",
         r"민원\s*(을|를)?\s*(넣|제기|접수)", r"사이버\s*수사", r"경찰서", r"진정서", r"폭로",
-        r"공론화", r"지급\s*명령", r"피해\s*구제", r"소액\s*(심판|소송)",
-        r"손해\s*배상\s*(청구|소)", r"법대로",
-        r"(경찰|검찰)\S{0,2}\s*(에|서)?\s*(사건\s*)?(접수|진정|수사)",
+        r"공론화", r"지급\s*명령", r"피해\s*구제",
         r"(유튜브|커뮤니티|맘\s*카페|SNS|블로그|인스타)\S{0,12}\s*(올릴|올리겠|퍼뜨|알릴|폭로)"),
     "outage": _cues(
         r"[45]0\d\s*(에러|오류|error)", r"(시스템|서버)\s*(문제|장애)", r"장애",
         r"(아무|모든|어떤)\s*(카드|결제\s*수단)\S{0,4}\s*(도|로도)?\s*(결제\s*)?(가\s*)?(안|실패)",
         r"(목록|상품|화면)\S{0,4}\s*(이|가)?\s*(하나도|아무것도)\s*안\s*(떠|나와|보여)",
-        r"로고만\s*(뜨|나오)", r"(흰|하얀)\s*바탕",
-        r"점검\s*(화면|페이지|창)", r"(오류|에러|점검|로딩)\s*(화면|창|메시지)\s*만",
-        r"(앱|어플|사이트)\s*(전체|전부|자체)\S{0,2}\s*(가|이)?\s*(에러|오류|먹통|안)",
-        r"아무\s*(데도|곳도)\s*(못|안)\s*(들어|눌|열)"),
+        r"로고만\s*(뜨|나오)", r"(흰|하얀)\s*바탕"),
     "repeated_contact": _cues(
         r"(두|세|네|다섯|[2-9])\s*번\s*째\s*(예요|에요|이에요|입니다|드리|말씀|얘기)",
         r"벌써\s*(두|세|네|다섯|[2-9])\s*번\s*째",
         r"(어제도|그제도|지난\s*주부터|며칠\s*째|며칠\s*전부터).{0,15}(문의|연락|전화|채팅)",
         r"(또|다시)\s*(적어요|적습니다|문의\s*드려|남겨요)",
-        r"(전화|채팅|문의)\S{0,3}\s*(도)?\s*(두|세|네|[2-9])\s*번", r"처음부터\s*(다시\s*)?설명",
-        r"(두|세|네|다섯|여러|[2-9])\s*번\s*(이나|씩이나|넘게)\s*(문의|연락|전화|말|물어|남|얘기)",
-        r"(같은|똑같은)\s*(내용|문의|얘기)\s*(으로|을|를)?\s*.{0,10}(번째|번이나|또|다시)",
-        r"(지난\s*주|어제|며칠\s*전|저번)\S{0,2}도\s*(똑같이|똑같은|같은)?\s*.{0,6}"
-        r"(얘기|말|문의|연락)\S*\s*(했|드렸|남겼)",
-        r"(상담|문의|연락|통화|전화)\S{0,2}\s*(두|세|네|다섯|여러|[2-9])\s*(차례|번)"),
+        r"(전화|채팅|문의)\S{0,3}\s*(도)?\s*(두|세|네|[2-9])\s*번", r"처음부터\s*(다시\s*)?설명"),
 }
 
 # A suggestion is told by how it is said, not by its topic (a 찜 alert is a 찜 topic), so the
@@ -422,14 +389,19 @@ def find_personal_data(text: str) -> list[Span]:
             for item in contains_personal_data(text)]
 
 
-def find_risks(text: str) -> dict[str, list[Span]]:
-    """Every risk flag the text raises, with the spans that raised it, in FLAGS order."""
+def find_risks(text: str,
+               kb_cues: Mapping[str, re.Pattern[str]] | None = None) -> dict[str, list[Span]]:
+    """Every risk flag the text raises, with the spans that raised it, in FLAGS order.
+
+    `kb_cues` are the cues the KB's articles add to the analyzer's own (`flag_cues`)."""
     found: dict[str, list[Span]] = {}
     for name in FLAGS:
         if name == "personal_data":
             spans = find_personal_data(text)
         else:
             spans = _matches(_FLAG_CUES[name], text) or _matches(_BROADER_FLAG_CUES[name], text)
+            if not spans and kb_cues and name in kb_cues:
+                spans = _matches(kb_cues[name], text)
         if name == "outage" and spans and _OUTAGE_PAST.search(text) \
                 and not _OUTAGE_NOW.search(text):
             spans = []
@@ -515,6 +487,8 @@ class _Knowledge:
     flag_owners: dict[str, str] = field(default_factory=dict)
     # flag -> the articles whose escalation rule takes it over on a condition, most specific first
     specific: dict[str, tuple[_SpecificRule, ...]] = field(default_factory=dict)
+    # flag -> the cues the KB adds to the analyzer's own (front matter `flag_cues`)
+    cues: dict[str, re.Pattern[str]] = field(default_factory=dict)
     vocabulary: dict[str, int] = field(default_factory=dict)
     log_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((len(TAXONOMY), 0)))
 
@@ -551,7 +525,8 @@ class _Knowledge:
         log_likelihood = np.log(smoothed / smoothed.sum(axis=1, keepdims=True))
         return cls(categories=categories, escalations=escalations, vocabulary=vocabulary,
                    log_likelihood=log_likelihood, flag_articles=flag_articles,
-                   flag_owners=flag_owners, specific=_specific_rules(chunks))
+                   flag_owners=flag_owners, specific=_specific_rules(chunks),
+                   cues=_kb_cues(chunks))
 
     def classify(self, tokens: Iterable[str]) -> tuple[str, float] | None:
         """The category a clause's words point to, with its posterior (uniform prior)."""
@@ -606,6 +581,18 @@ class _SpecificRule:
     def applies(self, risks: Mapping[str, Any], text: str) -> bool:
         return any(name in risks for name in self.flags) \
             or (self.cue is not None and self.cue.search(text) is not None)
+
+
+def _kb_cues(chunks: Iterable[Chunk]) -> dict[str, re.Pattern[str]]:
+    """Each flag's cues from the front matter of the articles that handle it, as one pattern."""
+    cues: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for chunk in chunks:
+        if chunk.flag_cues and chunk.article_id not in seen:
+            seen.add(chunk.article_id)
+            for name, found in sorted(json.loads(chunk.flag_cues).items()):
+                cues[name] += [cue_pattern(c).pattern for c in found]
+    return {name: _cues(*sorted(set(found))) for name, found in cues.items()}
 
 
 def _specific_rules(chunks: Iterable[Chunk]) -> dict[str, tuple[_SpecificRule, ...]]:
@@ -705,7 +692,7 @@ class Analyzer:
             who, source = infer_audience(text), "inferred"
             if who == "unknown" and retrieval is not None:
                 who = audience_from_passages(retrieval)
-        risks = find_risks(text)
+        risks = find_risks(text, kb.cues)
         sentiment = _sentiment(text, risks)
         timings["rules_ms"] = _ms(start)
         if memory.keys and query_vector is None:

@@ -228,6 +228,22 @@ def test_escalation_when_is_checked(small_kb, write_article, article_source):
                for f in findings_for(small_kb, "refund-when.md"))
 
 
+def test_flag_cues_live_with_the_article_that_handles_the_flag(small_kb, write_article,
+                                                              article_source):
+    escalation = "\n## 에스컬레이션\n사기 신고는 안전거래팀에 넘겨요.\n"
+    good = "cx-policy\nhandles_flags: [fraud]\nflag_cues:\n  fraud: [돌멩이만, '신문지\\S{0,3}만']"
+    write_article("refund-when.md", article_source(owner=good) + escalation)
+    assert not findings_for(small_kb, "refund-when.md")
+    for owner, problem in (
+            ("cx-policy\nflag_cues:\n  fraud: [돌멩이만]", "the article does not handle it"),
+            ("cx-policy\nhandles_flags: [fraud]\nflag_cues:\n  fraud: ['돌(']",
+             "is not a valid pattern"),
+            ("cx-policy\nhandles_flags: [personal_data]\nflag_cues:\n  personal_data: [번호]",
+             "not by cues")):
+        write_article("refund-when.md", article_source(owner=owner) + escalation)
+        assert any(problem in f.message for f in findings_for(small_kb, "refund-when.md"))
+
+
 def _successor(article_source, new_id: str, old_id: str, effective_from: str) -> str:
     return article_source(id=new_id, effective_from=effective_from,
                           owner=f"cx-policy\nsupersedes: {old_id}")

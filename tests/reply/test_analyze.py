@@ -339,27 +339,55 @@ def test_flag_owner_follows_the_kb_it_is_given(shipped_settings):
     ("한국소비자원에 피해구제 신청하겠습니다", "legal_threat"),
     ("모든 카드가 결제 실패로 떠요 지금 시스템 문제죠?", "outage"),
     ("전화도 세 번 했고 채팅도 두 번 했어요", "repeated_contact"),
-    ("상대방이 네이버 밴드로 초대할 테니 거기서 결제하재요", "off_platform"),
-    ("판매자가 입금 확인했다면서 물건은 안 보내고 읽씹해요", "fraud"),
-    ("박음질이랑 로고 각인이 정품이랑 달라요", "counterfeit"),
-    ("같은 내용으로 벌써 네 번이나 문의 남겼어요", "repeated_contact"),
-    ("돈 보냈는데 판매자 상점이 통째로 사라졌어요", "fraud"),
-    ("내일 바로 경찰에 사건 접수할 거예요", "legal_threat"),
-    ("이 문제로 상담만 세 차례 받았어요", "repeated_contact"),
 ])
 def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     assert flag in find_risks(text)
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    ("상대방이 네이버 밴드로 초대할 테니 거기서 결제하재요", "off_platform"),
+    ("판매자가 입금 확인했다면서 물건은 안 보내고 읽씹해요", "fraud"),
+    ("돈 보냈는데 판매자 상점이 통째로 사라졌어요", "fraud"),
+    ("박음질이랑 로고 각인이 정품이랑 달라요", "counterfeit"),
+    ("내일 바로 경찰에 사건 접수할 거예요", "legal_threat"),
+    ("아까부터 앱 켜면 점검 화면만 떠요", "outage"),
+    ("이 문제로 상담만 세 차례 받았어요", "repeated_contact"),
+])
+def test_the_kb_adds_cues_to_the_analyzers_own(text, flag, analyze):
+    """`flag_cues` in the handling article's front matter raise the flag; the code's own
+    tables do not know these words."""
+    assert flag not in find_risks(text)
+    assert flag in analyze(text).flags
+
+
+def test_an_edited_cue_list_changes_what_raises_a_flag(shipped_settings, shipped_retriever,
+                                                       analyze):
+    from dataclasses import replace
+
+    text = "법대로 하자고요 끝까지 갑니다"
+    assert "legal_threat" in analyze(text).flags
+    chunks = [replace(c, flag_cues="") if c.article_id == "legal-threat-complaint" else c
+              for c in load_chunks(shipped_settings)]
+    edited = Analyzer(tokenizer=shipped_retriever.tokenizer, embedder=shipped_retriever.embedder,
+                      chunks=chunks, chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+    assert "legal_threat" not in analyze(text, using=edited).flags
 
 
 @pytest.mark.parametrize("text", [
     "카드 말고 무통장입금도 되나요?",  # one of our own payment methods
     "해킹당한 것 같아서 비번 바꿨어요",
     "정품 검수는 얼마나 걸려요?",
+])
+def test_look_alikes_raise_no_flag(text):
+    assert not find_risks(text)
+
+
+@pytest.mark.parametrize("text", [
     "무통장입금으로 결제했는데 입금 확인은 언제 돼요?",
     "매장에 가서 직접 입어보고 사고 싶어요",
     "입금 확인됐는데 아직 안 보내셨나요?",
     "닉네임 바꾸고 싶은데 어디서 해요?",
     "페이로 결제하면 포인트 적립 되나요?",
 ])
-def test_look_alikes_raise_no_flag(text):
-    assert not find_risks(text)
+def test_look_alikes_raise_no_flag_with_the_kb_cues(text, analyze):
+    assert not analyze(text).flags
