@@ -35,6 +35,14 @@ TAXONOMY = (
 # its policy handles in `handles_flags` (kb/README.md).
 RISK_FLAGS = ("off_platform", "fraud", "counterfeit", "personal_data", "legal_threat", "outage",
               "repeated_contact")
+
+
+def cue_pattern(cue: str) -> re.Pattern[str]:
+    """A front-matter cue as a regular expression: chat Korean drops spaces, so a space in the
+    cue matches any run of spaces, or none (`이의 제기` matches 이의제기)."""
+    return re.compile(re.sub(r"\s+", r"\\s*", cue.strip()), re.IGNORECASE)
+
+
 PLACEHOLDERS = (
     "고객명", "주문번호", "상품명", "운송장번호", "택배사", "환불금액", "정산금액", "날짜",
 )
@@ -199,6 +207,23 @@ class Article:
     @property
     def handles_flags(self) -> list[str]:
         return _str_list(self.meta.get("handles_flags"))
+
+    @property
+    def escalation_when(self) -> dict[str, list[str]]:
+        """Flag -> the conditions on which this article's escalation rule takes the flag over
+        (front matter `escalation_when`, kb/README.md): another raised flag, or a cue."""
+        return self._flag_map("escalation_when")
+
+    @property
+    def flag_cues(self) -> dict[str, list[str]]:
+        """Flag -> cues that raise it, beyond the analyzer's own (front matter `flag_cues`)."""
+        return self._flag_map("flag_cues")
+
+    def _flag_map(self, name: str) -> dict[str, list[str]]:
+        value = self.meta.get(name)
+        if not isinstance(value, dict):
+            return {}
+        return {str(flag): _str_list(items) for flag, items in value.items()}
 
     def is_servable(self, today: dt.date) -> bool:
         """Published and already in effect: the only articles a draft may use."""

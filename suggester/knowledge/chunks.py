@@ -56,6 +56,10 @@ class Chunk:
     content_hash: str
     related: str = ""  # ids of related articles, comma-separated (Chroma takes scalars only)
     handles_flags: str = ""  # the risk flags the article handles, comma-separated
+    # When this article's escalation rule takes a flag over (front matter `escalation_when`),
+    # as JSON {flag: [conditions]}; "" for none (Chroma takes scalars only).
+    escalation_when: str = ""
+    flag_cues: str = ""  # cues that raise a flag (front matter `flag_cues`), JSON like the above
     # A published article that supersedes this one, and the day it takes over ("" for none):
     # from that day this chunk is no longer served (decided at query time, no re-index).
     successor: str = ""
@@ -140,6 +144,10 @@ def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
         content_hash="",
         related=",".join(article.related),
         handles_flags=",".join(article.handles_flags),
+        escalation_when=json.dumps(article.escalation_when, ensure_ascii=False, sort_keys=True)
+        if article.escalation_when else "",
+        flag_cues=json.dumps(article.flag_cues, ensure_ascii=False, sort_keys=True)
+        if article.flag_cues else "",
         successor=successor.id if successor and takes_over else "",
         retired_from=takes_over.isoformat() if takes_over else "",
     )

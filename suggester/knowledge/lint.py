@@ -32,6 +32,7 @@ from suggester.knowledge.articles import (
     TYPE_RANK,
     Article,
     as_date,
+    cue_pattern,
     discover,
     parse_article,
 )
@@ -41,7 +42,8 @@ REQUIRED_FIELDS = (
     "id", "title", "type", "audience", "category", "tags", "channels", "status",
     "effective_from", "review_by", "owner", "version",
 )
-OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags")
+OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags", "escalation_when",
+                   "flag_cues")
 MIN_QUESTIONS = 2
 _BRACED = re.compile(r"\{([^{}\n]*)\}")
 
@@ -159,6 +161,8 @@ def _check_fields(article: Article, today: dt.date) -> list[Finding]:
         for name in meta if name not in REQUIRED_FIELDS + OPTIONAL_FIELDS
     ]
     findings += _check_choices(article)
+    findings += _check_escalation_when(article)
+    findings += _check_flag_cues(article)
     findings += _check_identity(article)
     findings += _check_dates(article, today)
     version = meta.get("version")
@@ -190,6 +194,57 @@ def _check_choices(article: Article) -> list[Finding]:
                                                     f"(allowed: {', '.join(allowed)})"))
         elif name == "channels" and not value:
             findings.append(_finding(article, name, "channels must name at least one channel"))
+    return findings
+
+
+def _check_escalation_when(article: Article) -> list[Finding]:
+    """`escalation_when` maps risk flags to conditions: a flag name, or a cue; the article
+    needs the rule it hands over."""
+    findings = _check_flag_map(article, "escalation_when", flags_allowed=True)
+    if "escalation_when" in article.meta and article.section(ESCALATION) is None:
+        findings.append(_finding(article, "escalation_when", (
+            f"escalation_when hands flags to this article but it has no ## {ESCALATION} "
+            "section: add the rule agents should follow")))
+    return findings
+
+
+def _check_flag_cues(article: Article) -> list[Finding]:
+    """`flag_cues` maps risk flags to cues; only an article that handles a flag lists its cues,
+    so the flag's words live with its policy."""
+    findings = _check_flag_map(article, "flag_cues", flags_allowed=False)
+    findings += [_finding(article, "flag_cues", (
+        f"flag_cues lists cues for {flag} but the article does not handle it: add {flag} to "
+        "handles_flags, or move the cues to the article that does"))
+        for flag in article.flag_cues if flag in RISK_FLAGS and flag not in article.handles_flags]
+    if "personal_data" in article.flag_cues:
+        findings.append(_finding(article, "flag_cues", (
+            "personal_data is found by the personal-data detector (phone, account, card, "
+            "address patterns), not by cues: remove it from flag_cues")))
+    return findings
+
+
+def _check_flag_map(article: Article, name: str, *, flags_allowed: bool) -> list[Finding]:
+    """A front-matter map from risk flags to lists of cues (or, if allowed, flag names): known
+    flags, and cues that compile as patterns."""
+    value = article.meta.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(c, str) and c.strip() for c in v)
+            for v in value.values()):
+        return [_finding(article, name, (
+            f"{name} must map risk flags to lists of text, e.g. {{off_platform: [링크]}}"))]
+    findings = [_finding(article, name, (
+        f"unknown {name} flag: {flag} (allowed: {', '.join(RISK_FLAGS)})"))
+        for flag in value if flag not in RISK_FLAGS]
+    for items in value.values():
+        for cue in (c for c in items if not (flags_allowed and c in RISK_FLAGS)):
+            try:
+                cue_pattern(cue)
+            except re.error as exc:
+                findings.append(_finding(article, name, (
+                    f"{name} cue {cue!r} is not a valid pattern ({exc}): escape "
+                    "( ) [ ] | * + ? with a backslash to match them as text")))
     return findings
 
 

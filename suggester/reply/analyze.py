@@ -21,6 +21,8 @@ section — so agents see who takes the case and what not to promise.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import threading
 import time
@@ -32,7 +34,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from suggester.knowledge.articles import ESCALATION, RISK_FLAGS, TAXONOMY, TYPE_RANK
+from suggester.knowledge.articles import (
+    ARTICLE_TYPES,
+    ESCALATION,
+    RISK_FLAGS,
+    TAXONOMY,
+    TYPE_RANK,
+    cue_pattern,
+)
 from suggester.knowledge.chunks import Chunk
 from suggester.records.privacy import contains_personal_data
 from suggester.search.precision import SCORE_DECIMALS, comparable
@@ -300,19 +309,6 @@ _SUGGESTION_CUES = _cues(
     r"(개선|추가)\s*(좀\s*)?해\s*주(세요|시면)")
 _SUGGESTION_WEIGHT = 1.0
 
-# More specific articles, chosen by what else the message says (or by another flag raised).
-_SPECIFIC_ARTICLES: dict[str, tuple[tuple[re.Pattern[str] | str, str], ...]] = {
-    "off_platform": (
-        ("fraud", "off-platform-fraud-victim"),
-        (_cues(r"(보냈|입금했|송금했|이체했)\S*\s*(는데|더니)"), "off-platform-fraud-victim"),
-        (_cues(r"링크", r"사이트\s*주소"), "phishing-links")),
-    "fraud": (("off_platform", "off-platform-fraud-victim"),),
-    "counterfeit": ((_cues(r"판정", r"이의\s*제기", r"감정서"), "counterfeit-appeal"),),
-    "outage": (
-        (_cues(r"기한", r"마지막\s*날", r"지나\s*버"), "outage-missed-deadline"),
-        (_cues(r"결제"), "site-down-cannot-pay")),
-}
-
 # A past, one-off error ("어제 앱 오류 때문에") is not an outage in progress.
 _OUTAGE_PAST = _cues(r"어제", r"지난\s*(주|번)", r"그때")
 _OUTAGE_NOW = _cues(r"지금", r"계속", r"아까부터", r"오늘", r"아직도")
@@ -393,14 +389,19 @@ def find_personal_data(text: str) -> list[Span]:
             for item in contains_personal_data(text)]
 
 
-def find_risks(text: str) -> dict[str, list[Span]]:
-    """Every risk flag the text raises, with the spans that raised it, in FLAGS order."""
+def find_risks(text: str,
+               kb_cues: Mapping[str, re.Pattern[str]] | None = None) -> dict[str, list[Span]]:
+    """Every risk flag the text raises, with the spans that raised it, in FLAGS order.
+
+    `kb_cues` are the cues the KB's articles add to the analyzer's own (`flag_cues`)."""
     found: dict[str, list[Span]] = {}
     for name in FLAGS:
         if name == "personal_data":
             spans = find_personal_data(text)
         else:
             spans = _matches(_FLAG_CUES[name], text) or _matches(_BROADER_FLAG_CUES[name], text)
+            if not spans and kb_cues and name in kb_cues:
+                spans = _matches(kb_cues[name], text)
         if name == "outage" and spans and _OUTAGE_PAST.search(text) \
                 and not _OUTAGE_NOW.search(text):
             spans = []
@@ -484,6 +485,10 @@ class _Knowledge:
     # flag -> the articles that handle it (front matter `handles_flags`), and its owner
     flag_articles: dict[str, frozenset[str]] = field(default_factory=dict)
     flag_owners: dict[str, str] = field(default_factory=dict)
+    # flag -> the articles whose escalation rule takes it over on a condition, most specific first
+    specific: dict[str, tuple[_SpecificRule, ...]] = field(default_factory=dict)
+    # flag -> the cues the KB adds to the analyzer's own (front matter `flag_cues`)
+    cues: dict[str, re.Pattern[str]] = field(default_factory=dict)
     vocabulary: dict[str, int] = field(default_factory=dict)
     log_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((len(TAXONOMY), 0)))
 
@@ -520,7 +525,8 @@ class _Knowledge:
         log_likelihood = np.log(smoothed / smoothed.sum(axis=1, keepdims=True))
         return cls(categories=categories, escalations=escalations, vocabulary=vocabulary,
                    log_likelihood=log_likelihood, flag_articles=flag_articles,
-                   flag_owners=flag_owners)
+                   flag_owners=flag_owners, specific=_specific_rules(chunks),
+                   cues=_kb_cues(chunks))
 
     def classify(self, tokens: Iterable[str]) -> tuple[str, float] | None:
         """The category a clause's words point to, with its posterior (uniform prior)."""
@@ -536,18 +542,78 @@ class _Knowledge:
 
 def _flag_handlers(chunks: Iterable[Chunk]) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
     """Each flag's handling articles, and the one whose escalation rule it carries."""
+    return _handlers_of(_handling_articles(chunks))
+
+
+def _handling_articles(chunks: Iterable[Chunk]) -> frozenset[tuple[str, str, str]]:
+    """(article id, type, flags handled) of every article that handles a flag: all the flag
+    owners depend on, and a cache key that changes only when they do."""
+    return frozenset((c.article_id, c.type, c.handles_flags) for c in chunks if c.handles_flags)
+
+
+@functools.lru_cache(maxsize=8)
+def _handlers_of(articles: frozenset[tuple[str, str, str]],
+                 ) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """Built once per KB version: the incident desk asks for the outage owner per draft."""
     handlers: dict[str, set[tuple[int, str]]] = defaultdict(set)
-    for chunk in chunks:
-        for name in filter(None, chunk.handles_flags.split(",")):
-            handlers[name].add((TYPE_RANK.get(chunk.type, len(TYPE_RANK)), chunk.article_id))
-    articles = {name: frozenset(a for _, a in found) for name, found in handlers.items()}
-    owners = {name: min(found)[1] for name, found in handlers.items()}
-    return articles, owners
+    for article_id, article_type, flags in articles:
+        for name in filter(None, flags.split(",")):
+            handlers[name].add((TYPE_RANK.get(article_type, len(TYPE_RANK)), article_id))
+    found = {name: frozenset(a for _, a in ranked) for name, ranked in handlers.items()}
+    owners = {name: min(ranked)[1] for name, ranked in handlers.items()}
+    return found, owners
 
 
 def flag_owner(chunks: Iterable[Chunk], flag: str) -> str | None:
     """The article a raised flag follows (its `handles_flags` owner, first by type), if any."""
     return _flag_handlers(chunks)[1].get(flag)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SpecificRule:
+    """An article whose escalation rule takes a flag over from its owner (`escalation_when`):
+    when another flag it names is raised too, or one of its cues is in the message."""
+
+    article_id: str
+    flags: frozenset[str]
+    cue: re.Pattern[str] | None
+
+    def applies(self, risks: Mapping[str, Any], text: str) -> bool:
+        return any(name in risks for name in self.flags) \
+            or (self.cue is not None and self.cue.search(text) is not None)
+
+
+def _kb_cues(chunks: Iterable[Chunk]) -> dict[str, re.Pattern[str]]:
+    """Each flag's cues from the front matter of the articles that handle it, as one pattern."""
+    cues: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for chunk in chunks:
+        if chunk.flag_cues and chunk.article_id not in seen:
+            seen.add(chunk.article_id)
+            for name, found in sorted(json.loads(chunk.flag_cues).items()):
+                cues[name] += [cue_pattern(c).pattern for c in found]
+    return {name: _cues(*sorted(set(found))) for name, found in cues.items()}
+
+
+def _specific_rules(chunks: Iterable[Chunk]) -> dict[str, tuple[_SpecificRule, ...]]:
+    """Each flag's `escalation_when` articles, the most specific type first (exception, faq,
+    policy), then by id: a message about a refund after off-platform fraud that also names a
+    link follows the fraud-victim exception, not the phishing FAQ."""
+    conditions: dict[str, tuple[str, str]] = {}
+    for chunk in chunks:
+        if chunk.escalation_when:
+            conditions.setdefault(chunk.article_id, (chunk.type, chunk.escalation_when))
+    specificity = {t: -rank for t, rank in TYPE_RANK.items()}
+    rules: dict[str, list[tuple[int, str, _SpecificRule]]] = defaultdict(list)
+    for article_id, (article_type, raw) in conditions.items():
+        for name, wanted in json.loads(raw).items():
+            flags = frozenset(w for w in wanted if w in RISK_FLAGS)
+            cues = [cue_pattern(w).pattern for w in wanted if w not in RISK_FLAGS]
+            cue = re.compile("|".join(f"(?:{c})" for c in cues), re.IGNORECASE) if cues else None
+            rules[name].append((specificity.get(article_type, len(ARTICLE_TYPES)), article_id,
+                                _SpecificRule(article_id=article_id, flags=flags, cue=cue)))
+    return {name: tuple(rule for _, _, rule in sorted(found, key=lambda r: r[:2]))
+            for name, found in rules.items()}
 
 
 class Analyzer:
@@ -626,7 +692,7 @@ class Analyzer:
             who, source = infer_audience(text), "inferred"
             if who == "unknown" and retrieval is not None:
                 who = audience_from_passages(retrieval)
-        risks = find_risks(text)
+        risks = find_risks(text, kb.cues)
         sentiment = _sentiment(text, risks)
         timings["rules_ms"] = _ms(start)
         if memory.keys and query_vector is None:
@@ -736,10 +802,9 @@ class Analyzer:
 def _flag(kb: _Knowledge, name: str, risks: dict[str, list[Span]], text: str) -> RiskFlag:
     """The flag with the escalation rule of its article, or of a more specific one."""
     article_id = kb.flag_owners.get(name)
-    for cue, specific in _SPECIFIC_ARTICLES.get(name, ()):
-        raised = cue in risks if isinstance(cue, str) else cue.search(text) is not None
-        if raised and specific in kb.escalations:
-            article_id = specific
+    for rule in kb.specific.get(name, ()):
+        if rule.applies(risks, text) and rule.article_id in kb.escalations:
+            article_id = rule.article_id
             break
     escalation = kb.escalations.get(article_id) if article_id else None
     return RiskFlag(name=name, evidence=risks[name], escalation=escalation)

@@ -211,6 +211,39 @@ def test_one_flag_takes_its_escalation_rule_from_one_article(small_kb, write_art
                for f in findings_for(small_kb, "shipping-late.md", "warning"))
 
 
+def _owners_pass_and_fail(small_kb, write_article, article_source, good, bad):
+    """An article with front matter `good` lints clean; each of `bad` reports its problem."""
+    escalation = "\n## 에스컬레이션\n사기 신고는 안전거래팀에 넘겨요.\n"
+    write_article("refund-when.md", article_source(owner=good) + escalation)
+    assert not findings_for(small_kb, "refund-when.md")
+    for owner, problem in bad:
+        write_article("refund-when.md", article_source(owner=owner) + escalation)
+        assert any(problem in f.message for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_escalation_when_is_checked(small_kb, write_article, article_source):
+    good = "cx-policy\nescalation_when:\n  fraud: [off_platform, 환불 받]"
+    _owners_pass_and_fail(small_kb, write_article, article_source, good, (
+        ("cx-policy\nescalation_when:\n  phishing: [링크]", "unknown escalation_when flag"),
+        ("cx-policy\nescalation_when:\n  fraud: ['환불(']", "is not a valid pattern"),
+        ("cx-policy\nescalation_when: [fraud]", "must map risk flags to lists")))
+    # Without ## 에스컬레이션 there is no rule to hand over.
+    write_article("refund-when.md", article_source(owner=good))
+    assert any("has no ## 에스컬레이션 section" in f.message
+               for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_flag_cues_live_with_the_article_that_handles_the_flag(small_kb, write_article,
+                                                              article_source):
+    good = "cx-policy\nhandles_flags: [fraud]\nflag_cues:\n  fraud: [돌멩이만, '신문지\\S{0,3}만']"
+    _owners_pass_and_fail(small_kb, write_article, article_source, good, (
+        ("cx-policy\nflag_cues:\n  fraud: [돌멩이만]", "the article does not handle it"),
+        ("cx-policy\nhandles_flags: [fraud]\nflag_cues:\n  fraud: ['돌(']",
+         "is not a valid pattern"),
+        ("cx-policy\nhandles_flags: [personal_data]\nflag_cues:\n  personal_data: [번호]",
+         "not by cues")))
+
+
 def _successor(article_source, new_id: str, old_id: str, effective_from: str) -> str:
     return article_source(id=new_id, effective_from=effective_from,
                           owner=f"cx-policy\nsupersedes: {old_id}")

@@ -288,6 +288,49 @@ def test_the_kb_says_which_article_handles_a_flag(shipped_settings, shipped_retr
     assert flag.escalation.text == escalation_text("off-platform-fraud-victim")
 
 
+def test_the_kb_says_when_a_more_specific_article_takes_a_flag(shipped_settings,
+                                                              shipped_retriever, analyze):
+    """`escalation_when` hands a flag's rule to a more specific article on its cues; editing
+    the front matter moves it, with no code change."""
+    from dataclasses import replace
+
+    text = "감정서 받아왔는데 가품 판정에 이의 제기하려면 어떻게 해요?"
+    assert analyze(text).flag("counterfeit").escalation.article_id == "counterfeit-appeal"
+    # Other counterfeit messages keep the owner's rule.
+    assert analyze("이거 짝퉁 같아요").flag("counterfeit").escalation.article_id \
+        == "counterfeit-policy"
+
+    def edited(cues: str):
+        chunks = [replace(c, escalation_when=cues) if c.article_id == "counterfeit-appeal"
+                  else c for c in load_chunks(shipped_settings)]
+        return Analyzer(tokenizer=shipped_retriever.tokenizer,
+                        embedder=shipped_retriever.embedder, chunks=chunks,
+                        chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+
+    without = edited("")
+    assert analyze(text, using=without).flag("counterfeit").escalation.article_id \
+        == "counterfeit-policy"
+    # A cue the editor adds, written with a space, matches the words run together too.
+    broader = edited(json.dumps({"counterfeit": ["짝 퉁"]}, ensure_ascii=False))
+    flag = analyze("이거 짝퉁 같아요", using=broader).flag("counterfeit")
+    assert flag.escalation.article_id == "counterfeit-appeal"
+    assert flag.escalation.text == escalation_text("counterfeit-appeal")
+
+
+def test_flag_owner_follows_the_kb_it_is_given(shipped_settings):
+    """The owner map is cached per KB version, so an edited KB gets its own answer."""
+    from dataclasses import replace
+
+    from suggester.reply.analyze import flag_owner
+
+    chunks = load_chunks(shipped_settings)
+    assert flag_owner(chunks, "outage") == "outage-response"
+    moved = [replace(c, handles_flags="") if c.article_id == "outage-response" else c
+             for c in chunks]
+    assert flag_owner(moved, "outage") == "site-down-cannot-pay"
+    assert flag_owner(chunks, "outage") == "outage-response"
+
+
 @pytest.mark.parametrize(("text", "flag"), [
     ("구매자가 번개장터로 옮겨서 거래하자고 해요", "off_platform"),
     ("입금 확인되면 보내준다고 판매자 명의 통장으로 넣으래요", "off_platform"),
@@ -301,6 +344,35 @@ def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
     assert flag in find_risks(text)
 
 
+@pytest.mark.parametrize(("text", "flag"), [
+    ("상대방이 네이버 밴드로 초대할 테니 거기서 결제하재요", "off_platform"),
+    ("판매자가 입금 확인했다면서 물건은 안 보내고 읽씹해요", "fraud"),
+    ("돈 보냈는데 판매자 상점이 통째로 사라졌어요", "fraud"),
+    ("박음질이랑 로고 각인이 정품이랑 달라요", "counterfeit"),
+    ("내일 바로 경찰에 사건 접수할 거예요", "legal_threat"),
+    ("아까부터 앱 켜면 점검 화면만 떠요", "outage"),
+    ("이 문제로 상담만 세 차례 받았어요", "repeated_contact"),
+])
+def test_the_kb_adds_cues_to_the_analyzers_own(text, flag, analyze):
+    """`flag_cues` in the handling article's front matter raise the flag; the code's own
+    tables do not know these words."""
+    assert flag not in find_risks(text)
+    assert flag in analyze(text).flags
+
+
+def test_an_edited_cue_list_changes_what_raises_a_flag(shipped_settings, shipped_retriever,
+                                                       analyze):
+    from dataclasses import replace
+
+    text = "법대로 하자고요 끝까지 갑니다"
+    assert "legal_threat" in analyze(text).flags
+    chunks = [replace(c, flag_cues="") if c.article_id == "legal-threat-complaint" else c
+              for c in load_chunks(shipped_settings)]
+    edited = Analyzer(tokenizer=shipped_retriever.tokenizer, embedder=shipped_retriever.embedder,
+                      chunks=chunks, chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+    assert "legal_threat" not in analyze(text, using=edited).flags
+
+
 @pytest.mark.parametrize("text", [
     "카드 말고 무통장입금도 되나요?",  # one of our own payment methods
     "해킹당한 것 같아서 비번 바꿨어요",
@@ -308,3 +380,14 @@ def test_flags_hold_beyond_the_cue_words_dev_used(text, flag):
 ])
 def test_look_alikes_raise_no_flag(text):
     assert not find_risks(text)
+
+
+@pytest.mark.parametrize("text", [
+    "무통장입금으로 결제했는데 입금 확인은 언제 돼요?",
+    "매장에 가서 직접 입어보고 사고 싶어요",
+    "입금 확인됐는데 아직 안 보내셨나요?",
+    "닉네임 바꾸고 싶은데 어디서 해요?",
+    "페이로 결제하면 포인트 적립 되나요?",
+])
+def test_look_alikes_raise_no_flag_with_the_kb_cues(text, analyze):
+    assert not analyze(text).flags
