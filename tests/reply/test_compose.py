@@ -277,4 +277,4 @@ def test_tokenised_sentences_are_shared_by_the_next_generations_composer(shipped
                              sentence_cache=cache)
     inquiry = "카카오페이로 결제했는데 환불 언제되여"
     after_publish.compose(shipped_retriever.search(inquiry, audience="buyer"), inquiry=inquiry)
-    assert len(calls) == 2  # the inquiry and the draft so far; no article sentence again
+    assert len(calls) == 1  # the inquiry, once; no article sentence again
