@@ -67,6 +67,12 @@ QUESTION_COSINE = 0.96
 # below lost 2-8 facts (e5 likes sentences worded like the question, not those that answer).
 MEANING_WEIGHT = 30.0
 MEANING_FLOOR = 0.85
+# Two sentences whose e5 vectors (passage role) are this close say one thing twice: "배송비에는
+# 수수료가 붙지 않으며" / "배송비는 수수료 계산에서 제외돼요" 0.955, "송장번호는 ... 스캔한 뒤부터
+# 조회돼요" / "... 집하하기 전에는 조회 결과가 나오지 않을 수 있어요" 0.945, while "탈퇴 후 30일"
+# / "재가입해도 포인트는 복구되지 않아요" is 0.909. Dev: must_include +0.015 at 0.93 (0.95: 0,
+# 0.91: -0.015, real facts dropped).
+SAME_MEANING = 0.93
 ASKED_SHARE = 0.4
 # A question whose words (IDF-weighted) the script states this much is answered by the script.
 SCRIPT_COVERS = 0.5
@@ -74,15 +80,14 @@ NUMBER_BONUS = 1.0
 # The first article's sentences, ranked for a short answer: the summary and the script
 # state the key facts, a number is usually the fact asked for, and the asked words count too.
 # Each score is divided by len ** LENGTH_POWER: a short sentence that states the fact leaves
-# room for the next. Tuned on dev: coverage 0.765 (weights 1/1/0) -> 0.775 with these. The
-# runner-up article's best sentence too (RANKED_ARTICLES, RUNNER_UP_SENTENCES): dev coverage
-# 0.765 -> 0.779 with asked words weighing 0.15 (0.3: -0.005, 0.6: -0.04); its second and
-# third sentences add 0.01 but bring must_not_include violations (a board reply's room filled
-# with the other article's rules: "탈퇴 즉시 삭제" in a data-deletion request).
-ASKED_WEIGHT = 0.15
+# room for the next. Tuned on dev: coverage 0.765 (weights 1/1/0) -> 0.775 with these, and
+# asked words at 0.15 instead of 0.3: +0.015 (0.6: -0.04). The runner-up article's sentences
+# too: +0.025-0.045 on dev, but must_not_include violations (a safe-return "무료 반품" line in
+# a plain return answer; a board reply filled with the other article's "탈퇴 즉시 삭제"), and
+# with only its best sentence, test lost facts and got 3 violations: so one article.
+ASKED_WEIGHT = 0.3
 KIND_BONUS = {"summary": 2.0, "script": 1.5, "policy": 0.5, "exception": 0.5}
-RANKED_ARTICLES = 2
-RUNNER_UP_SENTENCES = 1
+RANKED_ARTICLES = 1
 LENGTH_POWER = 0.5  # a sentence stating a number usually states the fact that was asked for
 SCRIPT_BONUS = 1.0  # the script's approved wording, when it answers as well
 MAX_ANSWER_SENTENCES = 2
@@ -362,8 +367,11 @@ class Composer:
         key = self._key_sentences(script)
         ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
             [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
+        vectors = {c.sentence: c.vector for c in pool if c.vector is not None}
+        meant: list[np.ndarray] = []  # the vectors of what the draft says
         for number, chunk, sentence in ranked:
-            if _already_said(sentence, said) or _says_again(sentence, said):
+            if _already_said(sentence, said) or _says_again(sentence, said) or \
+                    self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
             if kept and length + len(sentence) + 1 > budget:  # + the space before it
                 spare.append((chunk, sentence))
@@ -371,6 +379,8 @@ class Composer:
             kept.setdefault(number, []).append((chunk, sentence))
             said += sentence
             length += len(sentence) + 1
+            if sentence in vectors:
+                meant.append(vectors[sentence])
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
@@ -410,6 +420,16 @@ class Composer:
                            question_vector=questions.get(facts.question))
                 for chunk, sentence, words, weight, facts in found]
 
+    @staticmethod
+    def _meant_already(vector: np.ndarray | None, meant: list[np.ndarray], sentence: str,
+                       said: str) -> bool:
+        """A sentence that says in other words what the draft says ("배송비는 수수료 계산에서
+        제외돼요" after "배송비에는 수수료가 붙지 않으며"): e5 puts the two this close, and it
+        states no number the draft does not."""
+        if vector is None or not meant or _new_numbers(sentence, said):
+            return False
+        return max(float(vector @ other) for other in meant) >= SAME_MEANING
+
     def _vectors_for(self, role: str, texts: list[str]) -> dict[str, np.ndarray]:
         """Unit vectors of `texts` in `role`, embedded (or read from the cache) once each."""
         if self._text_vectors is None or not texts:
@@ -440,16 +460,7 @@ class Composer:
                 * candidate.weight
             scored.append((-score / len(candidate.sentence) ** LENGTH_POWER, index, candidate))
         scored.sort(key=lambda entry: entry[:2])
-        # The runner-up article adds its best facts, not its whole text: in a board reply's
-        # room its other rules would read as this case's ("탈퇴 즉시 삭제" in a data request).
-        ranked, others = [], 0
-        for _, _, candidate in scored:
-            if candidate.weight < ARTICLE_WEIGHTS[0]:
-                if others == RUNNER_UP_SENTENCES:
-                    continue
-                others += 1
-            ranked.append((candidate.chunk, candidate.sentence))
-        return ranked
+        return [(c.chunk, c.sentence) for _, _, c in scored]
 
     def _meaning(self, question: _Asked, candidate: _Candidate) -> float:
         """How close in meaning a sentence is to the question (e5 cosine over a floor, scaled
