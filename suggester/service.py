@@ -245,13 +245,15 @@ class Suggester:
         if article_id is not None:
             retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
+        embed = self._question_embedder(inquiry, vector)
         apologise = bool(COMPANY_FAULT_FLAGS & set(analysis.flags)) or \
             analysis.primary_type in COMPANY_FAULT_TYPES
         draft = composer.compose(retrieval, channel=channel, sentiment=analysis.sentiment,
                                  apologise=apologise,
                                  known=Known(customer_name=customer_name, order_id=order_id),
-                                 inquiry=inquiry, embed=self._question_embedder(inquiry, vector),
-                                 as_of=as_of)
+                                 inquiry=inquiry, embed=embed, as_of=as_of,
+                                 search=self._clause_search(snapshot, k, audience, side, day,
+                                                            embed))
         anticipated = anticipator.anticipate(
             inquiry, retrieval, draft, asked_together=self._asked_together,
             allowed=self._servable_articles(side, snapshot, day))
@@ -328,14 +330,28 @@ class Suggester:
         timings["analyze_ms"] = _since(mark)
         return side, analysis, retrieval, vector
 
+    def _clause_search(self, snapshot: _Snapshot, k: int, audience: str | None, side: str,
+                       day: dt.date, embed: Callable[[str], Any]) -> Callable[[str],
+                                                                      RetrievalResult]:
+        """The composer's retrieval for one question on its own, as the message's was made
+        (same snapshot, audience, day), with the question's vector made once."""
+        known = audience if audience in ("buyer", "seller") else None
+
+        def search(text: str) -> RetrievalResult:
+            return self.retriever.search(text, k=k, snapshot=snapshot, query_vector=embed(text),
+                                         audience=known, prefer_audience=side, today=day)
+
+        return search
+
     def _question_embedder(self, inquiry: str, vector: Any) -> Callable[[str], Any]:
         """The composer's e5 for the questions of `inquiry`: a question that is the whole
-        message has its vector already; a clause of it is embedded on its own."""
+        message has its vector already; a clause of it is embedded once, on its own."""
         known = {inquiry.strip(): vector}
 
         def embed(text: str) -> Any:
-            found = known.get(text.strip())
-            return self.retriever.embedder.query_vector(text) if found is None else found
+            if text.strip() not in known:
+                known[text.strip()] = self.retriever.embedder.query_vector(text)
+            return known[text.strip()]
 
         return embed
 

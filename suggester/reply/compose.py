@@ -3,7 +3,8 @@
 No language model, and an answer, not a policy dump: the customer's message is split into the
 questions it asks (suggester/reply/questions.py); each gets the sentences that answer it, first
 (an anticipated `### Q.` of the KB that asks the same, else the sentences that share its
-telling words, from whichever retrieved article states them); then the first articles' key
+telling words and meaning, from whichever retrieved article states them, or, for a later
+question none of them answers, from its own search); then the first articles' key
 sentences (summary, approved script, numbers) fill the channel's length budget. What is relevant
 but does not fit goes to the agent as optional sentences. One opening: thanks, or empathy when
 the customer is upset or the company is at fault. No bullet lists: every list item chosen is
@@ -275,12 +276,15 @@ class Composer:
     def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
                 sentiment: str = "calm", apologise: bool = False, known: Known | None = None,
                 inquiry: str = "", embed: Callable[[str], np.ndarray] | None = None,
+                search: Callable[[str], RetrievalResult] | None = None,
                 as_of: dt.date | None = None) -> Draft:
         """Answer each question of `inquiry` first, in the channel's length budget; what is
         relevant but did not fit becomes the draft's optional sentences.
 
         `embed` gives a question's e5 query vector (the sentences are then also chosen by
-        meaning); `as_of` (the order or event date) says which day's rule the draft states."""
+        meaning); `search` retrieves for one question on its own, asked only for a later
+        question the message's retrieval does not answer; `as_of` (the order or event date)
+        says which day's rule the draft states."""
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
         if not retrieval.grounded or not retrieval.passages:
@@ -297,7 +301,7 @@ class Composer:
         first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
                         apology=apologise or sentiment == "angry")
         asked = [self._asked(q, embed) for q in questions]
-        plan = self._plan(retrieval, script, asked, channel, len(first))
+        plan = self._plan(retrieval, script, asked, channel, len(first), search)
         builder = _Builder(channel, values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
@@ -334,7 +338,8 @@ class Composer:
                       vector=vector)
 
     def _plan(self, retrieval: RetrievalResult, script: Chunk, questions: list[_Asked],
-              channel: str, opening_chars: int) -> _Plan:
+              channel: str, opening_chars: int,
+              search: Callable[[str], RetrievalResult] | None) -> _Plan:
         """The sentences that answer each question, in the budget, and what did not fit.
 
         The script is the approved answer to what its article is about, so it answers the
@@ -356,6 +361,9 @@ class Composer:
                 ([] if covered >= SCRIPT_COVERS else
                  self._best_sentences(question, words - script_words if not own else words,
                                       choices))
+            if own and not answer and covered < SCRIPT_COVERS and search is not None:
+                answer = self._searched_answer(question, search(question.text), script,
+                                               channel)
             if answer or not own:
                 own.append(answer)
         budget = self._budgets.for_channel(channel, max(1, len(own))) - \
@@ -419,6 +427,19 @@ class Composer:
                            vector=passages.get(sentence),
                            question_vector=questions.get(facts.question))
                 for chunk, sentence, words, weight, facts in found]
+
+    def _searched_answer(self, question: _Asked, found: RetrievalResult, script: Chunk,
+                         channel: str) -> list[tuple[Chunk, str]]:
+        """A later question's answer from its own retrieval ("… 괜찮은거죠? 그리고 환불은
+        얼마나 걸려요": the refund article may not be among the whole message's): the anticipated
+        question it asks again, or the first article's best sentences; none when that
+        retrieval is not confident either."""
+        if not found.grounded or not found.passages:
+            return []
+        pool = [c for c in self._pool(found, script, channel)
+                if c.weight == ARTICLE_WEIGHTS[0]]
+        return self._matched_question(question, pool) or \
+            self._best_sentences(question, question.words, pool)
 
     @staticmethod
     def _meant_already(vector: np.ndarray | None, meant: list[np.ndarray], sentence: str,
