@@ -58,10 +58,10 @@ ASKED_MIN_SCORE = 3.0
 # An anticipated question whose words (IDF-weighted) are this much in the customer's question
 # is the same question: its answer is the answer. Tuned on dev (see README, Drafts).
 QUESTION_MATCH = 0.6
-# ... or whose e5 vector (query role, both) is this close to the customer's question. e5-small
-# puts unrelated questions at 0.93 ("주문 취소 하고싶은데 어디서 해요?" / "단순 변심으로 발송된
-# 주문을 취소하고 싶어요."): at 0.90-0.94 dev lost 1-3 facts, so only a near-copy counts.
-QUESTION_COSINE = 0.96
+# Matching by e5 (both questions in the query role) was measured and left out: e5-small puts
+# unrelated questions at 0.93 ("주문 취소 하고싶은데 어디서 해요?" / "단순 변심으로 발송된 주문을
+# 취소하고 싶어요."), at 0.90-0.94 dev lost 1-3 facts, at 0.96 none moved, and it cost every
+# clause of every message an embedding (compose p95 10 -> 64 ms).
 # A question's own answer also weighs meaning: MEANING_WEIGHT per unit of e5 cosine (question,
 # query role, to sentence, passage role) over MEANING_FLOOR, under which e5 ranks most of the
 # KB's sentences alike (0.83-0.90). Dev: +1 fact at 30; weights 10-50 in the fill ranking
@@ -170,16 +170,23 @@ class _Candidate:
     question: frozenset[str]  # the words of its anticipated question, if it answers one
     retrieved: bool  # its passage is among the retrieval's
     vector: np.ndarray | None = None  # unit e5 vector (passage role), when vectors are known
-    question_vector: np.ndarray | None = None  # its anticipated question's (query role)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class _Asked:
-    """One of the customer's questions, read once: its topic words and its unit e5 vector."""
+    """One of the customer's questions, read once: its topic words, and its unit e5 vector
+    when a sentence is to be chosen by meaning (embedded then, once: ~10 ms a query)."""
 
     text: str
     words: frozenset[str]
-    vector: np.ndarray | None
+    embed: Callable[[], np.ndarray] | None
+    _vector: np.ndarray | None = None
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        if self._vector is None and self.embed is not None:
+            self._vector = _unit(self.embed())
+        return self._vector
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,8 +261,8 @@ class Composer:
         choose the article's sentences that answer the inquiry's words; without them it does
         not. `sentence_cache` (by content hash) outlives one composer: after a publish only the
         changed chunks' sentences are tokenised again. `text_vectors` (e5, cached by content
-        hash: `Indexer.text_vectors`) adds meaning to the words: the KB's questions in the
-        query role, its sentences in the passage role."""
+        hash: `Indexer.text_vectors`) adds meaning to the words: the KB's sentences in the
+        passage role, a customer's question in the query role."""
         chunks = list(chunks)
         self._by_article: dict[str, list[Chunk]] = {}
         internal: set[str] = set()
@@ -269,7 +276,7 @@ class Composer:
             if tokenizer and chunk_tokens else {}
         self._sentence_cache = {} if sentence_cache is None else sentence_cache
         self._text_vectors = text_vectors
-        self._vectors: dict[str, dict[str, np.ndarray]] = {"passage": {}, "query": {}}
+        self._vectors: dict[str, np.ndarray] = {}  # unit, by sentence (passage role)
         self._vectors_lock = threading.Lock()
         self._budgets = budgets or Budgets()
 
@@ -300,7 +307,10 @@ class Composer:
         questions = split_questions(inquiry) if inquiry.strip() else []
         first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
                         apology=apologise or sentiment == "angry")
-        asked = [self._asked(q, embed) for q in questions]
+        # A message that asks one thing is about it: its own vector (made for the retrieval)
+        # stands for the question's, and no clause is embedded again (~10 ms a query).
+        asked = [self._asked(q, embed, q.text if len(questions) > 1 else inquiry)
+                 for q in questions]
         plan = self._plan(retrieval, script, asked, channel, len(first), search)
         builder = _Builder(channel, values)
         if builder.greeting:
@@ -329,13 +339,16 @@ class Composer:
         chosen = specific or general or scripts
         return chosen[0] if chosen else None
 
-    def _asked(self, question: Question, embed: Callable[[str], np.ndarray] | None) -> _Asked:
-        """A question with its topic words and, when sentences have vectors, its own."""
-        vector = None
+    def _asked(self, question: Question, embed: Callable[[str], np.ndarray] | None,
+               meaning: str) -> _Asked:
+        """A question with its topic words and, when sentences have vectors, the vector of
+        `meaning` (the question, or the whole message when it asks only this)."""
+        lazily = None
         if embed is not None and self._text_vectors is not None:
-            vector = _unit(embed(question.text))
+            def lazily() -> np.ndarray:
+                return embed(meaning)
         return _Asked(text=question.text, words=frozenset(self._words(question.text)),
-                      vector=vector)
+                      embed=lazily)
 
     def _plan(self, retrieval: RetrievalResult, script: Chunk, questions: list[_Asked],
               channel: str, opening_chars: int,
@@ -420,12 +433,10 @@ class Composer:
                             sentence) and not _NUMBER.search(sentence)):
                         continue
                     found.append((chunk, sentence, words, weight, facts))
-        passages = self._vectors_for("passage", [f[1] for f in found])
-        questions = self._vectors_for("query", [f[4].question for f in found if f[4].question])
+        passages = self._vectors_for([f[1] for f in found])
         return [_Candidate(chunk=chunk, sentence=sentence, words=words, weight=weight,
                            question=facts.question_words, retrieved=chunk.id in retrieved,
-                           vector=passages.get(sentence),
-                           question_vector=questions.get(facts.question))
+                           vector=passages.get(sentence))
                 for chunk, sentence, words, weight, facts in found]
 
     def _searched_answer(self, question: _Asked, found: RetrievalResult, script: Chunk,
@@ -451,16 +462,16 @@ class Composer:
             return False
         return max(float(vector @ other) for other in meant) >= SAME_MEANING
 
-    def _vectors_for(self, role: str, texts: list[str]) -> dict[str, np.ndarray]:
-        """Unit vectors of `texts` in `role`, embedded (or read from the cache) once each."""
-        if self._text_vectors is None or not texts:
+    def _vectors_for(self, sentences: list[str]) -> dict[str, np.ndarray]:
+        """Unit vectors of `sentences`, embedded (or read from the cache) once each."""
+        if self._text_vectors is None or not sentences:
             return {}
-        known = self._vectors[role]
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        known = self._vectors
+        missing = [t for t in dict.fromkeys(sentences) if t not in known]
         if missing:
-            fresh = {t: _unit(v) for t, v in self._text_vectors(missing, role).items()}
+            fresh = {t: _unit(v) for t, v in self._text_vectors(missing, "passage").items()}
             with self._vectors_lock:  # replaced whole: other threads may be reading it
-                known = self._vectors[role] = {**self._vectors[role], **fresh}
+                known = self._vectors = {**self._vectors, **fresh}
         return known
 
     def _ranked_first_articles(self, questions: list[_Asked],
@@ -493,18 +504,15 @@ class Composer:
 
     def _matched_question(self, question: _Asked,
                           pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
-        """The answer of the KB's anticipated question that the customer asks again: close in
-        meaning (e5 cosine of the two questions, query role), or most of its telling words
-        (IDF-weighted) are in the customer's question, two words at least. Only the first
-        article's questions, or a question the retrieval itself found."""
+        """The answer of the KB's anticipated question that the customer asks again: most of
+        its telling words (IDF-weighted) are in the customer's question, two words at least.
+        Only the first article's questions, or a question the retrieval itself found."""
         best, best_match = None, 0.0
         for candidate in pool:
             if not candidate.question or not (candidate.weight == ARTICLE_WEIGHTS[0]
                                               or candidate.retrieved):
                 continue
-            match = max(self._same_words(question.words, candidate),
-                        _cosine(question.vector, candidate.question_vector) - QUESTION_COSINE
-                        + QUESTION_MATCH)
+            match = self._same_words(question.words, candidate)
             if match > best_match:
                 best, best_match = candidate.chunk, match
         if best is None or best_match < QUESTION_MATCH:
@@ -600,13 +608,12 @@ class Composer:
         return cached
 
     def prepare(self) -> None:
-        """Tokenise (and embed) every article's sentences and questions now, at start-up, not
-        in a first request."""
+        """Tokenise every article's sentences and questions, and embed the sentences, now (at
+        start-up), not in a first request."""
         if self._tokenizer and self._idf:
             facts = [self._facts_of(c) for chunks in self._by_article.values() for c in chunks
                      if not c.internal]
-            self._vectors_for("passage", [s for f in facts for s, _, _ in f.sentences])
-            self._vectors_for("query", [f.question for f in facts if f.question])
+            self._vectors_for([s for f in facts for s, _, _ in f.sentences])
 
     def _holding(self, channel: str, reason: str, reason_ko: str,
                  values: dict[str, str]) -> Draft:
