@@ -285,15 +285,16 @@ class Indexer:
             raise ValueError(f"role must be one of {', '.join(TEXT_ROLES)}, got {role!r}")
         by_hash = {_text_hash(role, text): text for text in dict.fromkeys(texts)}
         key = f"{self.model.cache_key}:{role}"
-        cached = self._cache.vectors(key, by_hash)
-        missing = sorted(h for h in by_hash if h not in cached)
-        if missing:
-            texts_missing = [by_hash[h] for h in missing]
-            computed = self.embedder.passage_vectors(texts_missing) if role == "passage" \
-                else [self.embedder.query_vector(t) for t in texts_missing]
-            fresh = dict(zip(missing, computed, strict=True))
-            self._cache.put_vectors(key, fresh)
-            cached.update(fresh)
+        with self._lock:  # requests call this from many threads; one SQLite connection
+            cached = self._cache.vectors(key, by_hash)
+            missing = sorted(h for h in by_hash if h not in cached)
+            if missing:
+                texts_missing = [by_hash[h] for h in missing]
+                computed = self.embedder.passage_vectors(texts_missing) if role == "passage" \
+                    else [self.embedder.query_vector(t) for t in texts_missing]
+                fresh = dict(zip(missing, computed, strict=True))
+                self._cache.put_vectors(key, fresh)
+                cached.update(fresh)
         return {by_hash[h]: np.asarray(v, dtype=np.float32) for h, v in cached.items()}
 
     def tokens_for(self, chunks: list[Chunk]) -> dict[str, list[str]]:
