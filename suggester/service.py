@@ -24,7 +24,7 @@ from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
-from suggester.reply.compose import CHANNELS, Budgets, Composer, Known, as_of_sentence
+from suggester.reply.compose import CHANNELS, Budgets, Composer, Known
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
@@ -173,10 +173,13 @@ class Suggester:
                 # Sentences of unchanged chunks keep their tokens across generations.
                 live = {c.content_hash for c in chunks}
                 self._sentence_cache = {h: v for h, v in self._sentence_cache.items()
-                                        if h.removeprefix("Q:") in live}
+                                        if h in live}
+                indexer = Indexer(self.settings, embedder=self.retriever.embedder)
                 self._composer = Composer(chunks, tokenizer=self.retriever.tokenizer,
                                           chunk_tokens=tokens,
                                           sentence_cache=self._sentence_cache,
+                                          text_vectors=lambda texts, role: indexer.text_vectors(
+                                              texts, role=role),
                                           budgets=_budgets(self.settings))
                 self._anticipator = Anticipator(chunks)
                 if self._analyzer is None:
@@ -242,12 +245,15 @@ class Suggester:
         if article_id is not None:
             retrieval = retrieval.choosing(article_id, k=k)
         mark = time.perf_counter()
+        embed = self._question_embedder(inquiry, vector)
         apologise = bool(COMPANY_FAULT_FLAGS & set(analysis.flags)) or \
             analysis.primary_type in COMPANY_FAULT_TYPES
         draft = composer.compose(retrieval, channel=channel, sentiment=analysis.sentiment,
-                                 inquiry_types=analysis.types, apologise=apologise,
+                                 apologise=apologise,
                                  known=Known(customer_name=customer_name, order_id=order_id),
-                                 inquiry=inquiry)
+                                 inquiry=inquiry, embed=embed, as_of=as_of,
+                                 search=self._clause_search(snapshot, k, audience, side, day,
+                                                            embed))
         anticipated = anticipator.anticipate(
             inquiry, retrieval, draft, asked_together=self._asked_together,
             allowed=self._servable_articles(side, snapshot, day))
@@ -259,13 +265,6 @@ class Suggester:
                 internal=self._internal_text, on_token=on_token,
                 known=[v for v in (customer_name, order_id) if v], inquiry=inquiry)
             timings["llm_ms"] = _since(mark)
-        if as_of is not None and draft.grounded and draft.paragraphs:
-            rule = as_of_sentence(as_of, draft)
-            # After the greeting ("{고객명}님, 문의 주셔서 감사해요."), before the answer.
-            first = draft.paragraphs[0]
-            at = 1 if first and "님" in first[0].text and not first[0].citations else 0
-            first.insert(at, rule)
-            draft.sentences = [sentence for paragraph in draft.paragraphs for sentence in paragraph]
         incident = self._incident_of(inquiry, analysis)
         if incident is not None:
             draft = self.incidents.draft(  # type: ignore[union-attr]
@@ -330,6 +329,31 @@ class Suggester:
                                        flagged=flagged).grounded_by(flagged)
         timings["analyze_ms"] = _since(mark)
         return side, analysis, retrieval, vector
+
+    def _clause_search(self, snapshot: _Snapshot, k: int, audience: str | None, side: str,
+                       day: dt.date, embed: Callable[[str], Any]) -> Callable[[str],
+                                                                      RetrievalResult]:
+        """The composer's retrieval for one question on its own, as the message's was made
+        (same snapshot, audience, day), with the question's vector made once."""
+        known = audience if audience in ("buyer", "seller") else None
+
+        def search(text: str) -> RetrievalResult:
+            return self.retriever.search(text, k=k, snapshot=snapshot, query_vector=embed(text),
+                                         audience=known, prefer_audience=side, today=day)
+
+        return search
+
+    def _question_embedder(self, inquiry: str, vector: Any) -> Callable[[str], Any]:
+        """The composer's e5 for the questions of `inquiry`: a question that is the whole
+        message has its vector already; a clause of it is embedded once, on its own."""
+        known = {inquiry.strip(): vector}
+
+        def embed(text: str) -> Any:
+            if text.strip() not in known:
+                known[text.strip()] = self.retriever.embedder.query_vector(text)
+            return known[text.strip()]
+
+        return embed
 
     def record_feedback(self, suggestion_id: str, *, verdict: str, final_text: str | None = None,
                         corrected_types: list[str] | tuple[str, ...] = (),

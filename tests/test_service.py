@@ -211,3 +211,15 @@ def test_bad_input_is_refused_with_a_code(shipped_suggester, inquiry, options, c
     with pytest.raises(InputError) as caught:
         shipped_suggester.suggest(inquiry, log=False, **options)
     assert caught.value.code == code and caught.value.korean
+
+
+def test_a_question_the_messages_articles_leave_open_is_searched_on_its_own(shipped_suggester):
+    inquiry = "정산 계좌를 바꾸고 싶어요. 그리고 쿠폰은 어디서 받아요?"
+    suggestion = shipped_suggester.suggest(inquiry, log=False)  # a member who buys and sells
+    retrieved = {p.article_id for p in suggestion.retrieval.passages}
+    cited = [c.article_id for c in suggestion.draft.citations]
+    assert cited[0] == "settlement-account-change"  # the first question, first
+    # The coupon question's article is not among the whole message's: its own search found it.
+    assert "coupon-policy" not in retrieved and "coupon-policy" in cited
+    second = suggestion.draft.paragraphs[-1]
+    assert "쿠폰" in second[0].text and second[0].citations

