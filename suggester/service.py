@@ -24,7 +24,7 @@ from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
 from suggester.reply.anticipate import Anticipated, Anticipator
-from suggester.reply.compose import CHANNELS, Budgets, Composer, Known
+from suggester.reply.compose import CHANNELS, Budgets, Composer, Known, as_of_marker
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
@@ -263,7 +263,9 @@ class Suggester:
             draft = self._llm.rewrite(
                 draft, retrieval=retrieval, analysis=analysis, chunks=self._chunks,
                 internal=self._internal_text, on_token=on_token,
-                known=[v for v in (customer_name, order_id) if v], inquiry=inquiry)
+                known=[v for v in (customer_name, order_id) if v], inquiry=inquiry,
+                keep=[as_of_marker(as_of)] if as_of and as_of_marker(as_of) in draft.text
+                else [])
             timings["llm_ms"] = _since(mark)
         incident = self._incident_of(inquiry, analysis)
         if incident is not None:

@@ -803,20 +803,24 @@ _TOPIC_AND_VALUE = re.compile(
 _NO_FINAL_CONSONANT_UNITS = ("%", "P", "cm")  # 퍼센트, 포인트, 센티미터 take 예요
 
 
+def as_of_marker(day: dt.date) -> str:
+    """The words every `as_of_sentence` for `day` starts with: "주문하신 11월 30일 기준"."""
+    return f"주문하신 {day.month}월 {day.day}일 기준"
+
+
 def as_of_sentence(day: dt.date, sentence: str) -> str | None:
     """Say which rule applies on the customer's date: "주문하신 11월 30일 기준 수수료는 5%예요."
 
     The topic and value come from `sentence` when it states a quantity (else None); an empty
     `sentence` gives the plain "주문하신 11월 30일 기준으로 적용되는 정책으로 안내드려요."."""
-    date = f"{day.month}월 {day.day}일"
     if not sentence:
-        return f"주문하신 {date} 기준으로 적용되는 정책으로 안내드려요."
+        return f"{as_of_marker(day)}으로 적용되는 정책으로 안내드려요."
     match = _TOPIC_AND_VALUE.search(sentence)
     if match is None:
         return None
     topic, value = match["topic"], match["value"].replace(" ", "")
     copula = "예요" if value.endswith(_NO_FINAL_CONSONANT_UNITS) else "이에요"
-    return f"주문하신 {date} 기준 {topic}{_topic_particle(topic)} {value}{copula}."
+    return f"{as_of_marker(day)} {topic}{_topic_particle(topic)} {value}{copula}."
 
 
 def _topic_particle(word: str) -> str:

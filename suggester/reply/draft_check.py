@@ -57,6 +57,7 @@ REASONS_KO = {
     "unsupported_number": "자료에 없는 숫자·기간·금액",
     "internal_text": "내부 메모 문구 포함",
     "prompt_echo": "지시문을 답변에 옮김",
+    "dropped_required": "꼭 남길 문장(적용 기준일)을 뺌",
     "timeout": "응답 시간 초과",
     "error": "LLM 호출 오류",
 }

@@ -143,10 +143,11 @@ class LLMDrafter:
 
     def rewrite(self, draft: Draft, *, retrieval: RetrievalResult, analysis: Analysis,
                 chunks: Mapping[str, Chunk], internal: ForbiddenText | None = None,
-                known: Sequence[str] = (), inquiry: str = "",
+                known: Sequence[str] = (), inquiry: str = "", keep: Sequence[str] = (),
                 on_token: Callable[[str], None] | None = None) -> Draft:
         """The model's draft when it passes the checks, else `draft` with the reason.
-        `inquiry`, the customer's message, is shown to the model as quoted data."""
+        `inquiry`, the customer's message, is shown to the model as quoted data; `keep` are
+        phrases of `draft` the model's draft must still say (the date the rules are for)."""
         if not draft.grounded or not draft.citations:
             return replace(draft, llm=LLMAttempt(status="skipped", reason="not_grounded",
                                                  detail=draft.reason, model=self.model))
@@ -165,12 +166,18 @@ class LLMDrafter:
         # So may it copy the customer's message, which then reads as our statement.
         prompt = ForbiddenText([*instructions(analysis, len(passages), draft.channel), inquiry],
                               [c.text for c in passages] + [draft.text])
-        check = check_draft(text, [c.text for c in passages], internal=internal, known=known,
-                            prompt=prompt)
+        # The kept phrases are the agent's input too (the date typed as 기준일): their
+        # numbers may be said without a passage behind them.
+        check = check_draft(text, [c.text for c in passages], internal=internal,
+                            known=[*known, *keep], prompt=prompt)
         if not check.ok:
             return replace(draft, llm=LLMAttempt(status="rejected", reason=check.reason,
                                                  detail=check.detail[:500], latency_ms=latency,
                                                  model=self.model))
+        if dropped := [phrase for phrase in keep if phrase not in text]:
+            return replace(draft, llm=LLMAttempt(status="rejected", reason="dropped_required",
+                                                 detail=", ".join(dropped)[:500],
+                                                 latency_ms=latency, model=self.model))
         attempt = LLMAttempt(status="accepted", latency_ms=latency, model=self.model)
         written = checked_draft(check, passages, draft.channel, attempt)
         written.optional = renumbered(draft.optional, written.citations)

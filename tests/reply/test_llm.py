@@ -247,3 +247,35 @@ def test_the_composers_own_drafts_pass_the_validator(shipped_suggester):
         assert result.ok, (item.id, result.detail)
         checked += 1
     assert checked >= 25
+
+
+def test_a_model_draft_that_drops_the_rules_date_is_refused(dead_llm_settings, shipped_suggester):
+    """With `as_of`, the composer says which day's rules apply; a rewrite may not lose it."""
+    import datetime as dt
+
+    from suggester.reply.compose import as_of_marker
+    from suggester.reply.llm import LLMDrafter
+
+    day = dt.date.today()
+    suggestion = shipped_suggester.suggest("환불 언제 돼요?", log=False, as_of=day)
+    draft = suggestion.draft
+    assert as_of_marker(day) in draft.text
+    passages = prompt_passages(draft, suggestion.retrieval,
+                               shipped_suggester.retriever.snapshot().chunks)
+
+    class Replying(LLMDrafter):  # the model's reply is fixed; the checks around it are real
+        reply = ""
+
+        def complete(self, messages, on_token=None):
+            return self.reply
+
+    drafter = Replying(dead_llm_settings)
+    kept = f"{as_of_marker(day)}으로 안내드려요. {passages[0].title} 내용을 확인해 주세요[1]."
+    for reply, status in ((kept, "accepted"), (kept.split(". ", 1)[1], "rejected")):
+        drafter.reply = reply
+        written = drafter.rewrite(draft, retrieval=suggestion.retrieval,
+                                  analysis=suggestion.analysis,
+                                  chunks=shipped_suggester.retriever.snapshot().chunks,
+                                  keep=[as_of_marker(day)])
+        assert written.llm.status == status, written.llm
+    assert written.llm.reason == "dropped_required" and written.text == draft.text
