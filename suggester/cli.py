@@ -497,7 +497,8 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
         from suggester.evaluation.external import DEFAULT_QUESTIONS, run_external
 
         report = run_external(external, systems=chosen, progress=not quiet,
-                              questions=DEFAULT_QUESTIONS if limit is None else limit)
+                              questions=DEFAULT_QUESTIONS if limit is None else limit,
+                              dense=context.settings)
         thresholds = failures = None
     else:
         from suggester.evaluation.runner import run_eval
