@@ -69,7 +69,8 @@ eval: install
 	SUGGESTER_CACHE_DIR=.cache/tests $(BIN)/suggester eval --set test --gate --quiet
 
 # The EmbeddingGemma column of the eval (its vectors have their own cache key and collection),
-# gated by its own floors, eval/thresholds-embeddinggemma.toml. The first run embeds the KB.
+# gated by its own floors, eval/thresholds-embeddinggemma.toml. The first run embeds the KB
+# (~3 min); with install-gemma ~10 min from scratch (.ci/run runs it).
 eval-gemma: install-gemma
 	SUGGESTER_EMBED_MODEL=embeddinggemma SUGGESTER_CACHE_DIR=.cache/tests \
 		$(BIN)/suggester index --quiet
