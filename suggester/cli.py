@@ -465,7 +465,8 @@ def _serve_with_gunicorn(settings: Settings, host: str, port: int, workers: int)
               show_default=True, help="Golden split to evaluate.")
 @click.option("--systems", multiple=True, metavar="NAMES",
               help="Retrieval systems, comma-separated (default: all four; hybrid always runs).")
-@click.option("--gate", is_flag=True, help="Exit 1 when a threshold of eval/thresholds.toml fails.")
+@click.option("--gate", is_flag=True, help="Exit 1 when a threshold of eval/thresholds.toml "
+              "(or the dense model's own eval/thresholds-<model>.toml) fails.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: eval/reports/<timestamp>).")
 @click.option("--external", type=click.Choice(["korquad", "welfare"]), default=None,
@@ -497,14 +498,16 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
         from suggester.evaluation.external import DEFAULT_QUESTIONS, run_external
 
         report = run_external(external, systems=chosen, progress=not quiet,
-                              questions=DEFAULT_QUESTIONS if limit is None else limit)
+                              questions=DEFAULT_QUESTIONS if limit is None else limit,
+                              dense=context.settings)
         thresholds = failures = None
     else:
         from suggester.evaluation.runner import run_eval
 
         report = run_eval(context.settings, split, chosen, limit=limit or None,
                           progress=not quiet, sync=True)
-        thresholds = gates.load_thresholds()
+        thresholds_file = gates.thresholds_path(context.settings.embed_model.strip())
+        thresholds = gates.load_thresholds(thresholds_file)
         failures = gates.check_gate(report.figures(), thresholds)
     folder = Path(out) if out else default_out_dir()
     paths = write_report(report, folder, thresholds=thresholds, failures=failures)
@@ -512,7 +515,7 @@ def eval_command(context: _Context, split: str, systems: tuple[str, ...], gate: 
     click.echo(f"wrote {folder}/ (summary.json, items.jsonl, summary.md, report.html) "
                f"for {report.meta['items']} items in {report.meta['runtime_s']:.1f} s")
     if not external:
-        for short in gates.check_gate(report.figures(), gates.load_targets()):
+        for short in gates.check_gate(report.figures(), gates.load_targets(thresholds_file)):
             click.secho(f"below target (not enforced yet): {short}", fg="yellow", err=True)
     if gate and failures:
         for failure in failures:

@@ -190,6 +190,8 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
         paths = make_synthetic_kb(settings.kb_dir, kb, articles)
         synthetic = load_settings({"data_dir": work / "data", "kb_dir": kb,
                                    "embedder": settings.embedder,
+                                   "embed_model": settings.embed_model,
+                                   "models_dir": settings.models_dir,
                                    "cache_dir": work / "cache" if cold else BENCH_CACHE},
                                   environ={})
         start = time.perf_counter()
@@ -230,7 +232,7 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
 def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 1000,
               progress: bool = True, cold: bool = False) -> BenchReport:
     report = BenchReport()
-    report.lines.append(f"[engine] {settings.embedder}")
+    report.lines.append(f"[engine] {settings.embedder}; dense model {settings.embed_model}")
     Indexer(settings).sync(progress=progress)
     bench_quality(settings, report)
     retriever = Retriever(settings)

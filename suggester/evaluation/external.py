@@ -39,7 +39,7 @@ from suggester.evaluation.runner import (
 )
 from suggester.search.index import Indexer
 from suggester.search.retrieve import SYSTEMS, Retriever
-from suggester.settings import load_settings
+from suggester.settings import Settings, load_settings
 
 BENCHMARKS = ("korquad", "welfare")
 BENCHMARKS_DIR = Path("../shared/benchmarks")
@@ -192,11 +192,21 @@ def write_kb(articles: Iterable[ExternalArticle], kb_dir: Path) -> list[Path]:
 
 # -- the run ------------------------------------------------------------------------------------
 
+def _dense_model(settings: Settings | None) -> dict[str, object]:
+    """The settings that choose and reach the dense model, to carry into the benchmark's own."""
+    if settings is None:
+        return {}
+    names = ("embed_model", "models_dir", "embedder", "embed_base_url", "embed_api_key",
+             "embed_query_prompt", "embed_document_prompt")
+    return {name: getattr(settings, name) for name in names}
+
+
 def run_external(name: str, *, questions: int | None = DEFAULT_QUESTIONS,
                  systems: Iterable[str] = SYSTEMS, benchmarks_dir: Path = BENCHMARKS_DIR,
                  cache_dir: Path = CACHE_DIR, k: int = 5, seed: int = 0,
-                 progress: bool = True) -> EvalReport:
-    """Index a sample of benchmark `name` in a temporary KB and score the four systems."""
+                 progress: bool = True, dense: Settings | None = None) -> EvalReport:
+    """Index a sample of benchmark `name` in a temporary KB and score the four systems, with
+    the dense model of `dense` (the configured settings; e5-small when None)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     systems = select_systems(systems)
@@ -207,7 +217,8 @@ def run_external(name: str, *, questions: int | None = DEFAULT_QUESTIONS,
         write_kb(bench.articles, root / "kb")
         settings = load_settings({"data_dir": root / "data", "kb_dir": root / "kb",
                                   "cache_dir": cache_dir, "chroma_host": "",
-                                  "collection": f"bench-{name}"}, environ={})
+                                  "collection": f"bench-{name}",
+                                  **_dense_model(dense)}, environ={})
         clock = time.perf_counter()
         synced = Indexer(settings).sync(progress=progress)
         timings["index_s"] = time.perf_counter() - clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from pathlib import Path
 from suggester.errors import InputError
 
 THRESHOLDS_PATH = Path("eval/thresholds.toml")
+# A dense model whose figures differ from e5-small's keeps its own floors next to it:
+# eval/thresholds-<model>.toml (e.g. thresholds-embeddinggemma.toml for `make eval-gemma`).
+MODEL_THRESHOLDS = "thresholds-{model}.toml"
 _BOUNDS = {"min": "≥", "max": "≤"}
 
 
@@ -36,6 +40,16 @@ class GateFailure:
     def __str__(self) -> str:
         shown = "not measured" if self.actual is None else f"{self.actual:.4g}"
         return f"{self.threshold.metric} = {shown}, required {self.threshold.required}"
+
+
+def thresholds_path(model: str, default: Path = THRESHOLDS_PATH) -> Path:
+    """The thresholds file that gates `model` (as SUGGESTER_EMBED_MODEL names it): its own when
+    there is one, else the default file (e5-small's floors)."""
+    if re.fullmatch(r"[a-z0-9][a-z0-9.-]*", model):
+        own = default.with_name(MODEL_THRESHOLDS.format(model=model))
+        if own.is_file():
+            return own
+    return default
 
 
 def load_thresholds(path: Path = THRESHOLDS_PATH) -> list[Threshold]:
