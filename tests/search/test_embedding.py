@@ -102,6 +102,18 @@ def test_vectors_do_not_change_when_other_threads_embed_at_the_same_time(engines
     assert all(np.array_equal(quiet, vectors) for vectors in busy.values())
 
 
+def test_a_text_gets_the_same_bits_however_many_threads_embed_it(engines):
+    # Passages run one window per thread on a pool, a query splits its GEMMs over threads:
+    # neither may change a bit against one thread doing everything.
+    onnx = engines["onnx"].engine
+    single = OnnxE5(onnx.path.parent, threads=1)
+    threaded = OnnxE5(onnx.path.parent, threads=3)
+    texts = [f"{n}번째 문의예요. " * n for n in range(1, 12)] + ["반품 배송비는 누가 내나요? " * 200]
+    assert np.array_equal(single.passages(texts), threaded.passages(texts))
+    for text in texts[:4]:
+        assert np.array_equal(single.query(text), threaded.query(text))
+
+
 def test_the_model_is_built_once_under_its_content_address(tmp_path: Path):
     engine = OnnxE5(tmp_path / "models")
     built = engine.path.stat().st_mtime_ns
