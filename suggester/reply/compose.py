@@ -135,11 +135,12 @@ CLOSING = {
     "board": "추가로 궁금하신 점이 있으시면 언제든지 문의해 주시기 바랍니다. 감사합니다.",
     "phone": "혹시 더 궁금하신 점 있으실까요?",
 }
+# After the opening (thanks, or empathy for an upset customer, as in a grounded draft).
 HOLDING = {
-    "chat": "문의 주셔서 감사해요. 말씀하신 내용은 정확한 확인이 필요해서, 담당 부서에 확인 후 "
-            "안내드리겠습니다. 조금만 기다려 주세요.",
-    "board": "문의해 주셔서 감사합니다. 말씀하신 내용은 정확한 확인이 필요하여 담당 부서에 확인 "
-             "후 안내드리겠습니다. 양해 부탁드립니다.",
+    "chat": "말씀하신 내용은 정확한 확인이 필요해서, 담당 부서에 확인 후 안내드리겠습니다. "
+            "조금만 기다려 주세요.",
+    "board": "말씀하신 내용은 정확한 확인이 필요하여 담당 부서에 확인 후 안내드리겠습니다. "
+             "양해 부탁드립니다.",
     "phone": "말씀하신 내용은 정확한 확인이 필요해서요, 담당 부서에 확인 후 다시 연락드려 "
              "안내드리겠습니다.",
 }
@@ -294,19 +295,19 @@ class Composer:
         says which day's rule the draft states."""
         channel = channel if channel in CHANNELS else "chat"
         values = (known or Known()).values()
+        first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
+                        apology=apologise or sentiment == "angry")
         if not retrieval.grounded or not retrieval.passages:
-            return self._holding(channel, retrieval.reason or "no grounded passage",
+            return self._holding(channel, first, retrieval.reason or "no grounded passage",
                                  _not_grounded_ko(retrieval), values)
         primary = retrieval.passages[0].article_id
         script = self._script(primary, channel)
         if script is None:
             title = retrieval.passages[0].chunk.title
-            return self._holding(channel, f"article {primary} has no reply script",
+            return self._holding(channel, first, f"article {primary} has no reply script",
                                  f"가장 가까운 문서 '{title}'에 응대 예시가 없어 보류 답변을 "
                                  "드립니다.", values)
         questions = split_questions(inquiry) if inquiry.strip() else []
-        first = opening(channel, empathy=apologise or owes_empathy(sentiment, inquiry),
-                        apology=apologise or sentiment == "angry")
         # A message that asks one thing is about it: its own vector (made for the retrieval)
         # stands for the question's, and no clause is embedded again (~10 ms a query).
         asked = [self._asked(q, embed, q.text if len(questions) > 1 else inquiry)
@@ -317,7 +318,7 @@ class Composer:
             builder.add_plain(builder.greeting)
         builder.add_plain(first)
         if as_of is not None:
-            builder.add_as_of(as_of, [s for answer in plan.answers for s in answer])
+            builder.add_as_of(as_of, [s for answer in plan.answers for s in answer], inquiry)
         for number, answer in enumerate(plan.answers):
             for chunk, sentence in answer:
                 builder.add_passage(chunk, [without_name(sentence)],
@@ -615,11 +616,13 @@ class Composer:
                      if not c.internal]
             self._vectors_for([s for f in facts for s, _, _ in f.sentences])
 
-    def _holding(self, channel: str, reason: str, reason_ko: str,
+    def _holding(self, channel: str, first: str, reason: str, reason_ko: str,
                  values: dict[str, str]) -> Draft:
+        """The reply that promises a checked answer: an angry customer still gets empathy."""
         builder = _Builder(channel, values)
         if builder.greeting:
             builder.add_plain(builder.greeting)
+        builder.add_plain(first)
         builder.add_plain(HOLDING[channel])
         draft = builder.build(self._internal_sentences)
         draft.grounded = False
@@ -659,17 +662,21 @@ class _Builder:
             self._append(Sentence(text=self._register(self._fill(text)),
                                   citations=(citation.number,)))
 
-    def add_as_of(self, day: dt.date, answer: list[tuple[Chunk, str]]) -> None:
+    def add_as_of(self, day: dt.date, answer: list[tuple[Chunk, str]], inquiry: str) -> None:
         """Say which day's rule the answer states, right after the opening (see
-        `as_of_sentence`), citing the passage it takes the rule from."""
-        for chunk, sentence in answer:
-            rule = as_of_sentence(day, self._fill(sentence, track=False))
-            if rule is not None:
-                citation = self.citations.setdefault(chunk.id, self.source(chunk))
-                self._append(Sentence(text=self._register(rule),
-                                      citations=(citation.number,)))
-                return
-        self._append(Sentence(text=self._register(as_of_sentence(day, "") or "")))
+        `as_of_sentence`), citing the passage it takes the rule from: the first quantity
+        whose topic the customer named ("수수료" for 수수료가 얼마예요), else the first one."""
+        stated = [(chunk, filled, match["topic"]) for chunk, sentence in answer
+                  if (match := _TOPIC_AND_VALUE.search(filled := self._fill(sentence,
+                                                                             track=False)))]
+        asked = [found for found in stated if found[2] in inquiry]
+        if not (asked or stated):
+            self._append(Sentence(text=self._register(as_of_sentence(day, "") or "")))
+            return
+        chunk, filled, _ = (asked or stated)[0]
+        citation = self.citations.setdefault(chunk.id, self.source(chunk))
+        self._append(Sentence(text=self._register(as_of_sentence(day, filled) or ""),
+                              citations=(citation.number,)))
 
     def source(self, chunk: Chunk) -> Citation:
         """The chunk's citation: its number in this draft, or the next free one (an optional

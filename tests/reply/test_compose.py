@@ -115,12 +115,19 @@ def test_a_neutral_how_to_question_is_thanked_not_apologised_to(asking_composer,
     assert draft.sentences[0].text == "{고객명}님, 문의 주셔서 감사해요."
 
 
+@pytest.mark.parametrize(("inquiry", "grounded"), [
+    ("환불 대체 언제 되냐고요", True),
+    # Its nearest article is repeated-contact's, below the confidence: a holding reply, which
+    # must not thank an angry customer either.
+    ("몇 번을 말해요 환불 대체 언제 되냐고요", False),
+])
 def test_an_angry_customer_gets_empathy_once_and_no_thanks_after_it(asking_composer,
-                                                                   shipped_retriever):
-    inquiry = "몇 번을 말해요 환불 대체 언제 되냐고요"
+                                                                   shipped_retriever, inquiry,
+                                                                   grounded):
     draft = draft_for(asking_composer, shipped_retriever, inquiry, audience="buyer",
                       sentiment="angry",
                       known=Known(customer_name="김민지"))
+    assert draft.grounded is grounded
     assert draft.sentences[0].text == "김민지님, 불편을 드려 정말 죄송해요."
     assert not draft.sentences[0].citations
     assert draft.text.count("죄송") == 1 and "감사" not in draft.text
