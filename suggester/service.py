@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from suggester.errors import InputError
 from suggester.knowledge.chunks import Chunk
-from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced, unit
+from suggester.operations.features import FEATURE_TYPE, FeatureDesk, announced
 from suggester.operations.incidents import IncidentDesk
 from suggester.records.store import CorrectionMark, Store
 from suggester.reply.analyze import Analysis, Analyzer, infer_audience
@@ -28,6 +30,7 @@ from suggester.reply.compose import CHANNELS, Budgets, Composer, Known, as_of_ma
 from suggester.reply.draft import Draft
 from suggester.reply.draft_check import ForbiddenText
 from suggester.reply.tone import to_formal
+from suggester.search.dense import unit
 from suggester.search.index import Indexer
 from suggester.search.retrieve import Filters, Passage, RetrievalResult, Retriever, _Snapshot
 from suggester.settings import Settings
@@ -429,7 +432,7 @@ class Suggester:
         not embedded again) and the nearest request group, None when there is none yet."""
         if self.features is None or analysis.primary_type != FEATURE_TYPE:
             return None
-        vector = unit(vector)
+        vector = unit(vector, np.float32)  # stored as the group's centroid, as before
         try:
             return vector, self.features.nearest(vector)[0]
         except Exception:  # a request left ungrouped beats a duplicate group

@@ -57,11 +57,6 @@ class FeatureDesk:
         return group.announcement
 
 
-def unit(vector: np.ndarray) -> np.ndarray:
-    """`vector` scaled to length 1 (group centroids are compared by cosine)."""
-    return vector / (np.linalg.norm(vector) or 1.0)
-
-
 def announced(draft: Draft, line: str) -> Draft:
     """The draft with the editor's shipped-feature line as its first paragraph."""
     sentence = Sentence(text=line)

@@ -44,6 +44,7 @@ from suggester.knowledge.articles import (
 )
 from suggester.knowledge.chunks import Chunk
 from suggester.records.privacy import contains_personal_data
+from suggester.search.dense import unit
 from suggester.search.precision import SCORE_DECIMALS, comparable
 
 if TYPE_CHECKING:
@@ -441,7 +442,7 @@ class _Memory:
 
     def add(self, key: str, categories: tuple[str, ...], tokens: frozenset[str],
             vector: np.ndarray) -> _Memory:
-        vector = _unit(vector)
+        vector = unit(vector, np.float32)
         if key in self.keys:  # the latest correction of an inquiry wins
             index = self.keys.index(key)
             vectors = self.vectors.copy()
@@ -464,12 +465,6 @@ class _Memory:
 
 def _replace(items: tuple[Any, ...], index: int, item: Any) -> tuple[Any, ...]:
     return items[:index] + (item,) + items[index + 1:]
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float32).ravel()
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
 
 
 def _key(text: str) -> str:
@@ -817,7 +812,7 @@ def _neighbour_votes(memory: _Memory, query_vector: np.ndarray,
     e5-small puts unrelated chat questions as close as 0.95, so the cosine alone cannot tell a
     rephrased inquiry from a different one; shared content morphemes can.
     """
-    cosine = memory.vectors @ _unit(query_vector)
+    cosine = memory.vectors @ unit(query_vector, np.float32)
     meaning = np.clip((cosine - _KNN_FLOOR) / (1 - _KNN_FLOOR), 0.0, 1.0)
     words = np.array([len(tokens & other) / len(tokens | other) if tokens | other else 0.0
                       for other in memory.tokens])

@@ -39,6 +39,7 @@ from suggester.reply.draft import (
 from suggester.reply.questions import QUESTION_WORDS, Question, split_questions
 from suggester.reply.textsim import bigram_share
 from suggester.reply.tone import for_reading_aloud, to_formal
+from suggester.search.dense import unit
 from suggester.search.retrieve import RetrievalResult
 
 CHANNELS = ("chat", "board", "phone")
@@ -186,7 +187,7 @@ class _Asked:
     @property
     def vector(self) -> np.ndarray | None:
         if self._vector is None and self.embed is not None:
-            self._vector = _unit(self.embed())
+            self._vector = unit(self.embed())
         return self._vector
 
 
@@ -233,12 +234,6 @@ class Known:
         if self.order_id and (order := _clean(self.order_id, 40)):
             values["주문번호"] = order
         return values
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float64).ravel()
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
 
 
 def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -470,7 +465,7 @@ class Composer:
         known = self._vectors
         missing = [t for t in dict.fromkeys(sentences) if t not in known]
         if missing:
-            fresh = {t: _unit(v) for t, v in self._text_vectors(missing, "passage").items()}
+            fresh = {t: unit(v) for t, v in self._text_vectors(missing, "passage").items()}
             with self._vectors_lock:  # replaced whole: other threads may be reading it
                 known = self._vectors = {**self._vectors, **fresh}
         return known

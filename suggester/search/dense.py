@@ -49,7 +49,7 @@ class DenseVectors:
             for chunk_id, vector, meta in zip(found["ids"], found["embeddings"],
                                               found["metadatas"], strict=True):
                 rows[chunk_id] = (str((meta or {}).get("fingerprint", "")),
-                                  _unit(np.asarray(vector, dtype=np.float64)))
+                                  unit(vector))
         ids = tuple(sorted(rows))
         matrix = (np.vstack([rows[i][1] for i in ids]) if ids
                   else np.zeros((0, 0), dtype=np.float64))
@@ -63,14 +63,15 @@ class DenseVectors:
         similarities in chunk-id order."""
         if not self.ids:
             return []
-        similarities = np.round(self.matrix @ _unit(np.asarray(vector, dtype=np.float64)),
+        similarities = np.round(self.matrix @ unit(vector),
                                 SCORE_DECIMALS)
         # Rows are in id order, so a stable sort on the similarity breaks ties by chunk id.
         order = np.argsort(-similarities, kind="stable")[:k]
         return [(self.ids[i], float(similarities[i])) for i in order]
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = vector.ravel()
+def unit(vector: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """`vector` as a flat array of `dtype`, scaled to length 1 (a zero vector stays zero)."""
+    vector = np.asarray(vector, dtype=dtype).ravel()
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
