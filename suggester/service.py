@@ -171,13 +171,14 @@ class Suggester:
             snapshot = self.retriever.snapshot()
             if snapshot.generation != self._generation:
                 chunks = list(snapshot.chunks.values())
-                # Cached tokens make this 10 ms instead of 2.4 s of Kiwi per generation.
-                tokens = Indexer(self.settings).tokens_for(chunks)
+                # The content cache: cached tokens make this 10 ms instead of 2.4 s of Kiwi
+                # per generation, and the composer's sentence vectors are read through it.
+                indexer = Indexer(self.settings, embedder=self.retriever.embedder)
+                tokens = indexer.tokens_for(chunks)
                 # Sentences of unchanged chunks keep their tokens across generations.
                 live = {c.content_hash for c in chunks}
                 self._sentence_cache = {h: v for h, v in self._sentence_cache.items()
                                         if h in live}
-                indexer = Indexer(self.settings, embedder=self.retriever.embedder)
                 self._composer = Composer(chunks, tokenizer=self.retriever.tokenizer,
                                           chunk_tokens=tokens,
                                           sentence_cache=self._sentence_cache,
