@@ -72,6 +72,7 @@ eval: install
 # gated by its own floors, eval/thresholds-embeddinggemma.toml. The first run embeds the KB
 # (~3 min); with install-gemma ~10 min from scratch (.ci/run runs it).
 eval-gemma: install-gemma
+	$(BIN)/python -m pytest -m gemma
 	SUGGESTER_EMBED_MODEL=embeddinggemma SUGGESTER_CACHE_DIR=.cache/tests \
 		$(BIN)/suggester index --quiet
 	SUGGESTER_EMBED_MODEL=embeddinggemma SUGGESTER_CACHE_DIR=.cache/tests \

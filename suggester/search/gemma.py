@@ -30,7 +30,7 @@ class OnnxEmbedding:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        from suggester.search.onnx_e5 import _session_options
+        from suggester.search.onnx_e5 import session_options
 
         manifest = _manifest(directory)
         self.model_name = str(manifest.get("name", directory.name))
@@ -47,7 +47,7 @@ class OnnxEmbedding:
         # e5's session options: no spin-waiting threads (under load they doubled the median
         # query, 154 → 91 ms on this shared machine), no arena holding the largest batch.
         self._session = onnxruntime.InferenceSession(
-            str(directory / "model.onnx"), _session_options(onnxruntime),
+            str(directory / "model.onnx"), session_options(onnxruntime),
             providers=["CPUExecutionProvider"])
         self._pooled = self._session.get_outputs()[0].name == "sentence_embedding"
         self.dimensions = int(manifest.get("dimensions") or

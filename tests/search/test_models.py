@@ -191,11 +191,13 @@ def test_verify_names_the_model(small_kb, tmp_path, endpoint):
     assert "dense model openai:toy-embed" in result.output
 
 
-gemma = pytest.mark.skipif(not (GEMMA_DIR / MANIFEST).is_file(),
+# `make eval-gemma` runs these (-m gemma) right after building the model; elsewhere they skip.
+built = pytest.mark.skipif(not (GEMMA_DIR / MANIFEST).is_file(),
                            reason="EmbeddingGemma is not built: run `make install-gemma`")
 
 
-@gemma
+@pytest.mark.gemma
+@built
 def test_gemma_through_onnxruntime_reproduces_sentence_transformers():
     from suggester.search.gemma import OnnxEmbedding
 
@@ -209,7 +211,8 @@ def test_gemma_through_onnxruntime_reproduces_sentence_transformers():
     assert np.min(np.sum(got * want, axis=1)) >= manifest.get("min_cosine", 0.999)
 
 
-@gemma
+@pytest.mark.gemma
+@built
 def test_gemma_declares_its_own_prompts_and_ranks_the_answer_first(small_kb, tmp_path):
     from suggester.search.models import load_embedder
 
