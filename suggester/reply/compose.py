@@ -96,6 +96,7 @@ MAX_ANSWER_SENTENCES = 2
 MAX_ARTICLES = 4
 ARTICLE_WEIGHTS = (1.0, 0.6, 0.5, 0.4)  # by the article's rank (0.8/0.7/0.6: coverage -0.03)
 MAX_OPTIONAL = 4
+_FILL = -1  # the answer number of a key fact no question asked for (see Composer._group)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 _QUANTITY = re.compile(r"\d[\d,~.]*\s?(?:영업일|개월|시간|일|주|년|분|원|%|P|회|점|장|cm|mm|세|"
@@ -105,6 +106,7 @@ _QUANTITY_SPACE = re.compile(r"\s+")
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 # A script's own greeting, thanks or apology: the composer writes the opening itself.
 _OPENING = re.compile(r"감사|죄송|사과|불편을|속상|답답|놀라|당황|걱정|축하")
+_YES_OR_NO = re.compile(r"(?:네|예|아니요|아니에요|아뇨)[,.]\s")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -112,24 +114,22 @@ _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
 _FRUSTRATION = re.compile(r"아직\s*(도|까지)|왜\s*이렇게|답답|언제까지|몇\s*번\s*째|계속|"
                           r"너무\s*(늦|하|해)|속상|걱정|급해|빨리|어떡|!!|\?\?|;;")
 
+# One line before the answer: a board reply or a phone script greets and thanks (or
+# empathises) in it; a longer preamble pushed the answer past the first lines an agent reads.
 THANKS = {
     "chat": "{고객명}님, 문의 주셔서 감사해요.",
-    "board": "{고객명}님, 문의해 주셔서 감사합니다.",
-    "phone": "{고객명}님, 문의 주셔서 감사합니다.",
+    "board": "안녕하세요, {고객명}님. 문의해 주셔서 감사합니다.",
+    "phone": "안녕하세요, {고객명}님. 문의 주셔서 감사합니다.",
 }
 EMPATHY = {
     "chat": "{고객명}님, 많이 답답하셨죠.",
-    "board": "{고객명}님, 많이 답답하셨을 것 같습니다.",
-    "phone": "{고객명}님, 많이 답답하셨죠.",
+    "board": "안녕하세요, {고객명}님. 많이 답답하셨을 것 같습니다.",
+    "phone": "안녕하세요, {고객명}님. 많이 답답하셨죠.",
 }
 APOLOGY = {
     "chat": "{고객명}님, 불편을 드려 정말 죄송해요.",
-    "board": "{고객명}님, 이용에 불편을 드려 진심으로 사과드립니다.",
-    "phone": "{고객명}님, 먼저 불편을 드려 정말 죄송합니다.",
-}
-GREETING = {
-    "board": "안녕하세요, 리클로짓 고객센터입니다.",
-    "phone": "안녕하세요, 리클로짓 고객센터 상담원입니다.",
+    "board": "안녕하세요, {고객명}님. 이용에 불편을 드려 진심으로 사과드립니다.",
+    "phone": "안녕하세요, {고객명}님. 먼저 불편을 드려 정말 죄송합니다.",
 }
 CLOSING = {
     "chat": "더 궁금하신 점이 있으면 편하게 말씀해 주세요.",
@@ -309,8 +309,6 @@ class Composer:
                  for q in questions]
         plan = self._plan(retrieval, script, asked, channel, len(first), search)
         builder = _Builder(channel, values)
-        if builder.greeting:
-            builder.add_plain(builder.greeting)
         builder.add_plain(first)
         if as_of is not None:
             builder.add_as_of(as_of, [s for answer in plan.answers for s in answer], inquiry)
@@ -383,7 +381,7 @@ class Composer:
         first = self._ranked_first_articles(questions, pool)
         key = self._key_sentences(script)
         ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
-            [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
+            [(_FILL, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
         vectors = {c.sentence: c.vector for c in pool if c.vector is not None}
         meant: list[np.ndarray] = []  # the vectors of what the draft says
         for number, chunk, sentence in ranked:
@@ -393,7 +391,7 @@ class Composer:
             if kept and length + len(sentence) + 1 > budget:  # + the space before it
                 spare.append((chunk, sentence))
                 continue
-            kept.setdefault(number, []).append((chunk, sentence))
+            kept.setdefault(self._group(number, own, kept), []).append((chunk, sentence))
             said += sentence
             length += len(sentence) + 1
             if sentence in vectors:
@@ -407,6 +405,19 @@ class Composer:
                 optional.append((chunk, sentence))
                 said += sentence
         return _Plan(answers=answers, optional=optional)
+
+    @staticmethod
+    def _group(number: int, own: list[list[tuple[Chunk, str]]],
+               kept: dict[int, list[tuple[Chunk, str]]]) -> int:
+        """Which answer a chosen sentence joins. A question's own answer is its own; a key
+        fact answers the first question when the script does (its first sentences), and
+        otherwise follows every question's answer, in a paragraph of its own: the second
+        answer is not pushed past the first lines by facts nobody asked for."""
+        if number != _FILL:
+            return number
+        if len(own) < 2 or (not own[0] and len(kept.get(0, [])) < MAX_ANSWER_SENTENCES):
+            return 0
+        return len(own)
 
     def _pool(self, retrieval: RetrievalResult, script: Chunk,
               channel: str) -> list[_Candidate]:
@@ -479,6 +490,8 @@ class Composer:
         for index, candidate in enumerate(pool):
             if candidate.weight < ARTICLE_WEIGHTS[RANKED_ARTICLES - 1]:
                 continue
+            if _YES_OR_NO.match(candidate.sentence):
+                continue  # "네, 신청은 가능해요." answers its own `### Q.`, not this message
             shared = self._weight(words & candidate.words)
             if not shared and not _NUMBER.search(candidate.sentence):
                 continue  # says nothing asked and no fact: filler in a short reply
@@ -615,8 +628,6 @@ class Composer:
                  values: dict[str, str]) -> Draft:
         """The reply that promises a checked answer: an angry customer still gets empathy."""
         builder = _Builder(channel, values)
-        if builder.greeting:
-            builder.add_plain(builder.greeting)
         builder.add_plain(first)
         builder.add_plain(HOLDING[channel])
         draft = builder.build(self._internal_sentences)
@@ -638,7 +649,6 @@ class _Builder:
     def __init__(self, channel: str, values: dict[str, str]) -> None:
         self.channel = channel
         self.values = values
-        self.greeting = GREETING.get(channel)
         self.paragraphs: list[list[Sentence]] = [[]]
         self.citations: dict[str, Citation] = {}
         self.unfilled: list[str] = []
