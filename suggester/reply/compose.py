@@ -107,6 +107,9 @@ _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 # A script's own greeting, thanks or apology: the composer writes the opening itself.
 _OPENING = re.compile(r"감사|죄송|사과|불편을|속상|답답|놀라|당황|걱정|축하")
 _YES_OR_NO = re.compile(r"(?:네|예|아니요|아니에요|아뇨)[,.]\s")
+_EXAMPLE = re.compile(r"(?:예를\s?들어|예컨대|예시로)")
+# An aside in parentheses with no digit, right after a word: "머니(잔액)", "항목(어깨너비, …)".
+_ASIDE = re.compile(r"(?<=\S)\([^()\d]{1,30}\)")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -314,7 +317,8 @@ class Composer:
             builder.add_as_of(as_of, [s for answer in plan.answers for s in answer], inquiry)
         for number, answer in enumerate(plan.answers):
             for chunk, sentence in answer:
-                builder.add_passage(chunk, [without_name(sentence)],
+                said_as = tightened(sentence) if channel == "chat" else sentence
+                builder.add_passage(chunk, [without_name(said_as)],
                                     paragraph=bool(number) and sentence == answer[0][1])
         if channel != "chat":
             builder.add_plain(CLOSING[channel], paragraph=True)
@@ -388,12 +392,13 @@ class Composer:
             if _already_said(sentence, said) or _says_again(sentence, said) or \
                     self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
-            if kept and length + len(sentence) + 1 > budget:  # + the space before it
+            said_as = tightened(sentence) if channel == "chat" else sentence
+            if kept and length + len(said_as) + 1 > budget:  # + the space before it
                 spare.append((chunk, sentence))
                 continue
             kept.setdefault(self._group(number, own, kept), []).append((chunk, sentence))
             said += sentence
-            length += len(sentence) + 1
+            length += len(said_as) + 1
             if sentence in vectors:
                 meant.append(vectors[sentence])
         answers = [kept[n] for n in sorted(kept)]
@@ -490,8 +495,10 @@ class Composer:
         for index, candidate in enumerate(pool):
             if candidate.weight < ARTICLE_WEIGHTS[RANKED_ARTICLES - 1]:
                 continue
-            if _YES_OR_NO.match(candidate.sentence):
-                continue  # "네, 신청은 가능해요." answers its own `### Q.`, not this message
+            if _YES_OR_NO.match(candidate.sentence) or _EXAMPLE.match(candidate.sentence):
+                # "네, 신청은 가능해요." answers its own `### Q.`, not this message; an example
+                # ("예를 들어 상품가 28,000원에 …") illustrates a rule the draft may not state.
+                continue
             shared = self._weight(words & candidate.words)
             if not shared and not _NUMBER.search(candidate.sentence):
                 continue  # says nothing asked and no fact: filler in a short reply
@@ -549,7 +556,8 @@ class Composer:
         if not (words and self._idf):
             return []
         scored = sorted(((self._score(words, c) + self._meaning(question, c) * c.weight,
-                          index) for index, c in enumerate(pool)),
+                          index) for index, c in enumerate(pool)
+                         if not _EXAMPLE.match(c.sentence)),  # an example answers nothing
                         key=lambda entry: -entry[0])
         if not scored or scored[0][0] < ASKED_MIN_SCORE:
             return []
@@ -765,6 +773,13 @@ def _usable(sentence: str) -> bool:
 def without_name(sentence: str) -> str:
     """The customer is named once, in the opening: a script sentence drops its '{고객명}님,'."""
     return _NAME_FIRST.sub("", sentence).replace("{고객명}님", "고객님")
+
+
+def tightened(sentence: str) -> str:
+    """A sentence as a chat draft says it: without the asides in parentheses that state no
+    number ("무통장입금(가상계좌)으로" → "무통장입금으로"); a number, and so a fee or a
+    deadline in brackets ("(간편택배 회수 기준 3,000원)"), is never left out."""
+    return _ASIDE.sub("", sentence)
 
 
 def _says_again(sentence: str, said: str) -> bool:
