@@ -110,6 +110,9 @@ _YES_OR_NO = re.compile(r"(?:네|예|아니요|아니에요|아뇨)[,.]\s")
 _EXAMPLE = re.compile(r"(?:예를\s?들어|예컨대|예시로)")
 # An aside in parentheses with no digit, right after a word: "머니(잔액)", "항목(어깨너비, …)".
 _ASIDE = re.compile(r"(?<=\S)\([^()\d]{1,30}\)")
+# A sentence that names the case the rest of its list item holds in: 이라면/하면, 경우, 때는,
+# 달아도 ("안심반품 배지를 달아도 추가 수수료는 없어요. 반품 배송비는 리클로짓이 부담해요.").
+_CASE = re.compile(r"(?:면|경우(?:에는|엔)?|때(?:는|에는)|라도|[아어]도)[\s,]")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -202,6 +205,8 @@ class ChunkFacts:
     sentences: tuple[_FactSentence, ...]
     question: str
     question_words: frozenset[str]
+    # A list item's later sentence -> the item's first, which states the case it is about.
+    leads: Mapping[str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -392,24 +397,37 @@ class Composer:
             if _already_said(sentence, said) or _says_again(sentence, said) or \
                     self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
-            said_as = tightened(sentence) if channel == "chat" else sentence
-            if kept and length + len(said_as) + 1 > budget:  # + the space before it
-                spare.append((chunk, sentence))
+            unit = self._with_lead(chunk, sentence, said)
+            said_as = [tightened(s) if channel == "chat" else s for s in unit]
+            if kept and length + sum(len(s) + 1 for s in said_as) > budget:  # + a space
+                spare.append((chunk, " ".join(unit)))
                 continue
-            kept.setdefault(self._group(number, own, kept), []).append((chunk, sentence))
-            said += sentence
-            length += len(said_as) + 1
-            if sentence in vectors:
-                meant.append(vectors[sentence])
+            group = kept.setdefault(self._group(number, own, kept), [])
+            for text in unit:
+                group.append((chunk, text))
+                said += text
+                if text in vectors:
+                    meant.append(vectors[text])
+            length += sum(len(s) + 1 for s in said_as)
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
             if len(optional) == MAX_OPTIONAL:
                 break
             if not _already_said(sentence, said):
+                sentence = " ".join(self._with_lead(chunk, sentence, said))
                 optional.append((chunk, sentence))
                 said += sentence
         return _Plan(answers=answers, optional=optional)
+
+    def _with_lead(self, chunk: Chunk, sentence: str, said: str) -> list[str]:
+        """The sentence, after the one of its list item it leans on when the draft has not
+        said that one: "반품 배송비는 월 2회까지 리클로짓이 부담해요." alone promises free returns
+        to everyone; its item's first sentence says it is for 안심반품 상품."""
+        lead = self._facts_of(chunk).leads.get(sentence) if self._tokenizer else None
+        if lead is None or lead in said or _already_said(lead, said):
+            return [sentence]
+        return [lead, sentence]
 
     @staticmethod
     def _group(number: int, own: list[list[tuple[Chunk, str]]],
@@ -620,7 +638,8 @@ class Composer:
                                 if not ABOUT_THE_CUSTOMER.search(sentence)),
                 question=question,
                 question_words=frozenset(self._tokenizer(question)) if question
-                else frozenset())
+                else frozenset(),
+                leads=_item_leads(_without_question(chunk)))
             self._sentence_cache[chunk.content_hash] = cached
         return cached
 
@@ -802,6 +821,19 @@ def _whole_sentences(text: str) -> list[tuple[str, bool]]:
         item = line.lstrip().startswith("- ")
         kept += [(s, item) for s in _sentences(line) if item or _COMPLETE.search(s)]
     return kept
+
+
+def _item_leads(text: str) -> dict[str, str]:
+    """Each later sentence of a list item, mapped to the item's first sentence when that one
+    names a case ("- 안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이 부담해요."): the
+    later sentences hold only in it."""
+    leads = {}
+    for line in text.split("\n"):
+        if line.lstrip().startswith("- "):
+            first, *later = _sentences(line)
+            if _usable(first) and _CASE.search(first):
+                leads.update((sentence, first) for sentence in later)
+    return leads
 
 
 def _new_numbers(text: str, said: str) -> bool:

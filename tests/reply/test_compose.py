@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from suggester.reply import compose
 from suggester.reply.compose import REPEATED, Budgets, Composer, Known, owes_empathy
 from suggester.reply.textsim import bigram_share
 from suggester.reply.tone import for_reading_aloud, to_formal
@@ -326,3 +327,25 @@ def test_the_date_the_rule_applies_follows_the_opening_on_every_channel(asking_c
         assert "님" in texts[at - 1] and not draft.sentences[at - 1].citations  # the opening
         assert draft.sentences[at].citations  # cites the passage it takes the 5% from
         assert at == 1  # a board reply's greeting is part of its one-line opening
+
+
+def test_a_list_items_later_sentence_never_goes_out_without_the_case_it_holds_in(
+        asking_composer, shipped_retriever):
+    # disclosed-defect-claim: "- 안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이
+    # 부담해요." The second sentence alone promises free returns to every buyer.
+    draft = draft_for(asking_composer, shipped_retriever,
+                      "하자 없다고 했는데 얼룩이 있네요 반품하고 싶어요")
+    said = draft.text + " ".join(o.text for o in draft.optional)
+    promise = "반품 배송비는 월 2회까지 리클로짓이 부담해요."
+    assert promise in said
+    case = "안심반품 상품이라면 배송완료 후 3일 안에 단순 변심으로 반품할 수 있어요."
+    assert case in said and said.index(case) < said.index(promise)
+
+
+def test_only_a_sentence_that_names_a_case_leads_its_list_item():
+    leads = compose._item_leads(
+        "- 안심반품 상품이라면 3일 안에 반품할 수 있어요. 반품 배송비는 리클로짓이 부담해요.\n"
+        "- 옷은 평평한 곳에서 재 주세요. 같은 항목을 같은 방식으로 재야 해요.\n"
+        "본문의 첫 문장이에요. 본문의 둘째 문장이에요.")
+    assert leads == {"반품 배송비는 리클로짓이 부담해요.":
+                     "안심반품 상품이라면 3일 안에 반품할 수 있어요."}
