@@ -113,6 +113,7 @@ _ASIDE = re.compile(r"(?<=\S)\([^()\d]{1,30}\)")
 # A sentence that names the case the rest of its list item holds in: 이라면/하면, 경우, 때는,
 # 달아도 ("안심반품 배지를 달아도 추가 수수료는 없어요. 반품 배송비는 리클로짓이 부담해요.").
 _CASE = re.compile(r"(?:면|경우(?:에는|엔)?|때(?:는|에는)|라도|[아어]도)[\s,]")
+_GOES_ON = re.compile(r"(?:그래도|그러면|그럼|이 경우|이때|그래서|따라서)[\s,]")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -433,12 +434,13 @@ class Composer:
     def _group(number: int, own: list[list[tuple[Chunk, str]]],
                kept: dict[int, list[tuple[Chunk, str]]]) -> int:
         """Which answer a chosen sentence joins. A question's own answer is its own; a key
-        fact answers the first question when the script does (its first sentences), and
-        otherwise follows every question's answer, in a paragraph of its own: the second
-        answer is not pushed past the first lines by facts nobody asked for."""
+        fact answers the first question when the script does (the best one, and all of them
+        for a one-question message), and otherwise follows every question's answer, in a
+        paragraph of its own: a later answer is not pushed past the first lines by facts
+        nobody asked for (dev: answer-first +3 facts)."""
         if number != _FILL:
             return number
-        if len(own) < 2 or (not own[0] and len(kept.get(0, [])) < MAX_ANSWER_SENTENCES):
+        if len(own) < 2 or (not own[0] and not kept.get(0)):
             return 0
         return len(own)
 
@@ -639,7 +641,7 @@ class Composer:
                 question=question,
                 question_words=frozenset(self._tokenizer(question)) if question
                 else frozenset(),
-                leads=_item_leads(_without_question(chunk)))
+                leads=_leads(_without_question(chunk)))
             self._sentence_cache[chunk.content_hash] = cached
         return cached
 
@@ -823,16 +825,22 @@ def _whole_sentences(text: str) -> list[tuple[str, bool]]:
     return kept
 
 
-def _item_leads(text: str) -> dict[str, str]:
-    """Each later sentence of a list item, mapped to the item's first sentence when that one
-    names a case ("- 안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이 부담해요."): the
-    later sentences hold only in it."""
+def _leads(text: str) -> dict[str, str]:
+    """The sentence each sentence leans on: a list item's first, when it names a case ("-
+    안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이 부담해요.": the later sentences
+    hold only in it), and the one before a sentence that goes on from it ("그래도 안 되면 …")."""
     leads = {}
+    before = ""
     for line in text.split("\n"):
-        if line.lstrip().startswith("- "):
-            first, *later = _sentences(line)
+        sentences = _sentences(line)
+        if line.lstrip().startswith("- ") and sentences:
+            first, *later = sentences
             if _usable(first) and _CASE.search(first):
                 leads.update((sentence, first) for sentence in later)
+        for sentence in sentences:
+            if _GOES_ON.match(sentence) and before and _usable(before):
+                leads.setdefault(sentence, before)
+            before = sentence
     return leads
 
 

@@ -342,10 +342,12 @@ def test_a_list_items_later_sentence_never_goes_out_without_the_case_it_holds_in
     assert case in said and said.index(case) < said.index(promise)
 
 
-def test_only_a_sentence_that_names_a_case_leads_its_list_item():
-    leads = compose._item_leads(
+def test_a_sentence_leans_on_the_case_its_item_names_or_the_one_it_goes_on_from():
+    leads = compose._leads(
         "- 안심반품 상품이라면 3일 안에 반품할 수 있어요. 반품 배송비는 리클로짓이 부담해요.\n"
         "- 옷은 평평한 곳에서 재 주세요. 같은 항목을 같은 방식으로 재야 해요.\n"
-        "본문의 첫 문장이에요. 본문의 둘째 문장이에요.")
+        "앱을 최신 버전으로 업데이트해 보세요. 그래도 안 되면 1:1 문의로 보내 주세요.")
     assert leads == {"반품 배송비는 리클로짓이 부담해요.":
-                     "안심반품 상품이라면 3일 안에 반품할 수 있어요."}
+                     "안심반품 상품이라면 3일 안에 반품할 수 있어요.",
+                     "그래도 안 되면 1:1 문의로 보내 주세요.":
+                     "앱을 최신 버전으로 업데이트해 보세요."}
