@@ -108,8 +108,6 @@ _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 _OPENING = re.compile(r"감사|죄송|사과|불편을|속상|답답|놀라|당황|걱정|축하")
 _YES_OR_NO = re.compile(r"(?:네|예|아니요|아니에요|아뇨)[,.]\s")
 _EXAMPLE = re.compile(r"(?:예를\s?들어|예컨대|예시로)")
-# An aside in parentheses with no digit, right after a word: "머니(잔액)", "항목(어깨너비, …)".
-_ASIDE = re.compile(r"(?<=\S)\([^()\d]{1,30}\)")
 # A sentence that names the case the rest of its list item holds in: 이라면/하면, 경우, 때는,
 # 달아도 ("안심반품 배지를 달아도 추가 수수료는 없어요. 반품 배송비는 리클로짓이 부담해요.").
 _CASE = re.compile(r"(?:면|경우(?:에는|엔)?|때(?:는|에는)|라도|[아어]도)[\s,]")
@@ -323,8 +321,7 @@ class Composer:
             builder.add_as_of(as_of, [s for answer in plan.answers for s in answer], inquiry)
         for number, answer in enumerate(plan.answers):
             for chunk, sentence in answer:
-                said_as = tightened(sentence) if channel == "chat" else sentence
-                builder.add_passage(chunk, [without_name(said_as)],
+                builder.add_passage(chunk, [without_name(sentence)],
                                     paragraph=bool(number) and sentence == answer[0][1])
         if channel != "chat":
             builder.add_plain(CLOSING[channel], paragraph=True)
@@ -399,8 +396,7 @@ class Composer:
                     self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
             unit = self._with_lead(chunk, sentence, said)
-            said_as = [tightened(s) if channel == "chat" else s for s in unit]
-            if kept and length + sum(len(s) + 1 for s in said_as) > budget:  # + a space
+            if kept and length + sum(len(s) + 1 for s in unit) > budget:  # + a space
                 spare.append((chunk, " ".join(unit)))
                 continue
             group = kept.setdefault(self._group(number, own, kept), [])
@@ -409,7 +405,7 @@ class Composer:
                 said += text
                 if text in vectors:
                     meant.append(vectors[text])
-            length += sum(len(s) + 1 for s in said_as)
+            length += sum(len(s) + 1 for s in unit)
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
@@ -553,8 +549,8 @@ class Composer:
                 best, best_match = candidate.chunk, match
         if best is None or best_match < QUESTION_MATCH:
             return []
-        return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id][
-            :MAX_ANSWER_SENTENCES]
+        return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id
+                and not _EXAMPLE.match(c.sentence)][:MAX_ANSWER_SENTENCES]
 
     def _same_words(self, words: frozenset[str], candidate: _Candidate) -> float:
         """The share of the KB question's telling words the customer asks (0 when they share
@@ -585,6 +581,7 @@ class Composer:
         picked = [(first.chunk, first.sentence)]
         following = pool[scored[0][1] + 1] if scored[0][1] + 1 < len(pool) else None
         if following is not None and following.chunk.id == first.chunk.id and \
+                not _EXAMPLE.match(following.sentence) and \
                 (self._score(words, following) > 0 or _NUMBER.search(following.sentence)):
             picked.append((following.chunk, following.sentence))
         return picked
@@ -794,13 +791,6 @@ def _usable(sentence: str) -> bool:
 def without_name(sentence: str) -> str:
     """The customer is named once, in the opening: a script sentence drops its '{고객명}님,'."""
     return _NAME_FIRST.sub("", sentence).replace("{고객명}님", "고객님")
-
-
-def tightened(sentence: str) -> str:
-    """A sentence as a chat draft says it: without the asides in parentheses that state no
-    number ("무통장입금(가상계좌)으로" → "무통장입금으로"); a number, and so a fee or a
-    deadline in brackets ("(간편택배 회수 기준 3,000원)"), is never left out."""
-    return _ASIDE.sub("", sentence)
 
 
 def _says_again(sentence: str, said: str) -> bool:
