@@ -221,5 +221,5 @@ def test_a_question_the_messages_articles_leave_open_is_searched_on_its_own(ship
     assert cited[0] == "settlement-account-change"  # the first question, first
     # The coupon question's article is not among the whole message's: its own search found it.
     assert "coupon-policy" not in retrieved and "coupon-policy" in cited
-    second = suggestion.draft.paragraphs[-1]
+    second = suggestion.draft.paragraphs[1]  # right after the first answer, before more facts
     assert "쿠폰" in second[0].text and second[0].citations

@@ -96,6 +96,7 @@ MAX_ANSWER_SENTENCES = 2
 MAX_ARTICLES = 4
 ARTICLE_WEIGHTS = (1.0, 0.6, 0.5, 0.4)  # by the article's rank (0.8/0.7/0.6: coverage -0.03)
 MAX_OPTIONAL = 4
+_FILL = -1  # the answer number of a key fact no question asked for (see Composer._group)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 _QUANTITY = re.compile(r"\d[\d,~.]*\s?(?:영업일|개월|시간|일|주|년|분|원|%|P|회|점|장|cm|mm|세|"
@@ -105,6 +106,12 @@ _QUANTITY_SPACE = re.compile(r"\s+")
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")
 # A script's own greeting, thanks or apology: the composer writes the opening itself.
 _OPENING = re.compile(r"감사|죄송|사과|불편을|속상|답답|놀라|당황|걱정|축하")
+_YES_OR_NO = re.compile(r"(?:네|예|아니요|아니에요|아뇨)[,.]\s")
+_EXAMPLE = re.compile(r"(?:예를\s?들어|예컨대|예시로)")
+# A sentence that names the case the rest of its list item holds in: 이라면/하면, 경우, 때는,
+# 달아도 ("안심반품 배지를 달아도 추가 수수료는 없어요. 반품 배송비는 리클로짓이 부담해요.").
+_CASE = re.compile(r"(?:면|경우(?:에는|엔)?|때(?:는|에는)|라도|[아어]도)[\s,]")
+_GOES_ON = re.compile(r"(?:그래도|그러면|그럼|이 경우|이때|그래서|따라서)[\s,]")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
@@ -112,24 +119,22 @@ _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
 _FRUSTRATION = re.compile(r"아직\s*(도|까지)|왜\s*이렇게|답답|언제까지|몇\s*번\s*째|계속|"
                           r"너무\s*(늦|하|해)|속상|걱정|급해|빨리|어떡|!!|\?\?|;;")
 
+# One line before the answer: a board reply or a phone script greets and thanks (or
+# empathises) in it; a longer preamble pushed the answer past the first lines an agent reads.
 THANKS = {
     "chat": "{고객명}님, 문의 주셔서 감사해요.",
-    "board": "{고객명}님, 문의해 주셔서 감사합니다.",
-    "phone": "{고객명}님, 문의 주셔서 감사합니다.",
+    "board": "안녕하세요, {고객명}님. 문의해 주셔서 감사합니다.",
+    "phone": "안녕하세요, {고객명}님. 문의 주셔서 감사합니다.",
 }
 EMPATHY = {
     "chat": "{고객명}님, 많이 답답하셨죠.",
-    "board": "{고객명}님, 많이 답답하셨을 것 같습니다.",
-    "phone": "{고객명}님, 많이 답답하셨죠.",
+    "board": "안녕하세요, {고객명}님. 많이 답답하셨을 것 같습니다.",
+    "phone": "안녕하세요, {고객명}님. 많이 답답하셨죠.",
 }
 APOLOGY = {
     "chat": "{고객명}님, 불편을 드려 정말 죄송해요.",
-    "board": "{고객명}님, 이용에 불편을 드려 진심으로 사과드립니다.",
-    "phone": "{고객명}님, 먼저 불편을 드려 정말 죄송합니다.",
-}
-GREETING = {
-    "board": "안녕하세요, 리클로짓 고객센터입니다.",
-    "phone": "안녕하세요, 리클로짓 고객센터 상담원입니다.",
+    "board": "안녕하세요, {고객명}님. 이용에 불편을 드려 진심으로 사과드립니다.",
+    "phone": "안녕하세요, {고객명}님. 먼저 불편을 드려 정말 죄송합니다.",
 }
 CLOSING = {
     "chat": "더 궁금하신 점이 있으면 편하게 말씀해 주세요.",
@@ -199,6 +204,8 @@ class ChunkFacts:
     sentences: tuple[_FactSentence, ...]
     question: str
     question_words: frozenset[str]
+    # A list item's later sentence -> the item's first, which states the case it is about.
+    leads: Mapping[str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,8 +316,6 @@ class Composer:
                  for q in questions]
         plan = self._plan(retrieval, script, asked, channel, len(first), search)
         builder = _Builder(channel, values)
-        if builder.greeting:
-            builder.add_plain(builder.greeting)
         builder.add_plain(first)
         if as_of is not None:
             builder.add_as_of(as_of, [s for answer in plan.answers for s in answer], inquiry)
@@ -383,30 +388,57 @@ class Composer:
         first = self._ranked_first_articles(questions, pool)
         key = self._key_sentences(script)
         ranked = [(n, c, s) for n, answer in enumerate(own) for c, s in answer] + \
-            [(0, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
+            [(_FILL, c, s) for c, s in (first or key) if _usable(s) or not any(own)]
         vectors = {c.sentence: c.vector for c in pool if c.vector is not None}
         meant: list[np.ndarray] = []  # the vectors of what the draft says
         for number, chunk, sentence in ranked:
             if _already_said(sentence, said) or _says_again(sentence, said) or \
                     self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
-            if kept and length + len(sentence) + 1 > budget:  # + the space before it
-                spare.append((chunk, sentence))
+            unit = self._with_lead(chunk, sentence, said)
+            if kept and length + sum(len(s) + 1 for s in unit) > budget:  # + a space
+                spare.append((chunk, " ".join(unit)))
                 continue
-            kept.setdefault(number, []).append((chunk, sentence))
-            said += sentence
-            length += len(sentence) + 1
-            if sentence in vectors:
-                meant.append(vectors[sentence])
+            group = kept.setdefault(self._group(number, own, kept), [])
+            for text in unit:
+                group.append((chunk, text))
+                said += text
+                if text in vectors:
+                    meant.append(vectors[text])
+            length += sum(len(s) + 1 for s in unit)
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
             if len(optional) == MAX_OPTIONAL:
                 break
             if not _already_said(sentence, said):
+                sentence = " ".join(self._with_lead(chunk, sentence, said))
                 optional.append((chunk, sentence))
                 said += sentence
         return _Plan(answers=answers, optional=optional)
+
+    def _with_lead(self, chunk: Chunk, sentence: str, said: str) -> list[str]:
+        """The sentence, after the one of its list item it leans on when the draft has not
+        said that one: "반품 배송비는 월 2회까지 리클로짓이 부담해요." alone promises free returns
+        to everyone; its item's first sentence says it is for 안심반품 상품."""
+        lead = self._facts_of(chunk).leads.get(sentence) if self._tokenizer else None
+        if lead is None or lead in said or _already_said(lead, said):
+            return [sentence]
+        return [lead, sentence]
+
+    @staticmethod
+    def _group(number: int, own: list[list[tuple[Chunk, str]]],
+               kept: dict[int, list[tuple[Chunk, str]]]) -> int:
+        """Which answer a chosen sentence joins. A question's own answer is its own; a key
+        fact answers the first question when the script does (the best one, and all of them
+        for a one-question message), and otherwise follows every question's answer, in a
+        paragraph of its own: a later answer is not pushed past the first lines by facts
+        nobody asked for (dev: answer-first +3 facts)."""
+        if number != _FILL:
+            return number
+        if len(own) < 2 or (not own[0] and not kept.get(0)):
+            return 0
+        return len(own)
 
     def _pool(self, retrieval: RetrievalResult, script: Chunk,
               channel: str) -> list[_Candidate]:
@@ -479,6 +511,10 @@ class Composer:
         for index, candidate in enumerate(pool):
             if candidate.weight < ARTICLE_WEIGHTS[RANKED_ARTICLES - 1]:
                 continue
+            if _YES_OR_NO.match(candidate.sentence) or _EXAMPLE.match(candidate.sentence):
+                # "네, 신청은 가능해요." answers its own `### Q.`, not this message; an example
+                # ("예를 들어 상품가 28,000원에 …") illustrates a rule the draft may not state.
+                continue
             shared = self._weight(words & candidate.words)
             if not shared and not _NUMBER.search(candidate.sentence):
                 continue  # says nothing asked and no fact: filler in a short reply
@@ -513,8 +549,8 @@ class Composer:
                 best, best_match = candidate.chunk, match
         if best is None or best_match < QUESTION_MATCH:
             return []
-        return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id][
-            :MAX_ANSWER_SENTENCES]
+        return [(c.chunk, c.sentence) for c in pool if c.chunk.id == best.id
+                and not _EXAMPLE.match(c.sentence)][:MAX_ANSWER_SENTENCES]
 
     def _same_words(self, words: frozenset[str], candidate: _Candidate) -> float:
         """The share of the KB question's telling words the customer asks (0 when they share
@@ -536,7 +572,8 @@ class Composer:
         if not (words and self._idf):
             return []
         scored = sorted(((self._score(words, c) + self._meaning(question, c) * c.weight,
-                          index) for index, c in enumerate(pool)),
+                          index) for index, c in enumerate(pool)
+                         if not _EXAMPLE.match(c.sentence)),  # an example answers nothing
                         key=lambda entry: -entry[0])
         if not scored or scored[0][0] < ASKED_MIN_SCORE:
             return []
@@ -544,6 +581,7 @@ class Composer:
         picked = [(first.chunk, first.sentence)]
         following = pool[scored[0][1] + 1] if scored[0][1] + 1 < len(pool) else None
         if following is not None and following.chunk.id == first.chunk.id and \
+                not _EXAMPLE.match(following.sentence) and \
                 (self._score(words, following) > 0 or _NUMBER.search(following.sentence)):
             picked.append((following.chunk, following.sentence))
         return picked
@@ -599,7 +637,8 @@ class Composer:
                                 if not ABOUT_THE_CUSTOMER.search(sentence)),
                 question=question,
                 question_words=frozenset(self._tokenizer(question)) if question
-                else frozenset())
+                else frozenset(),
+                leads=_leads(_without_question(chunk)))
             self._sentence_cache[chunk.content_hash] = cached
         return cached
 
@@ -615,8 +654,6 @@ class Composer:
                  values: dict[str, str]) -> Draft:
         """The reply that promises a checked answer: an angry customer still gets empathy."""
         builder = _Builder(channel, values)
-        if builder.greeting:
-            builder.add_plain(builder.greeting)
         builder.add_plain(first)
         builder.add_plain(HOLDING[channel])
         draft = builder.build(self._internal_sentences)
@@ -638,7 +675,6 @@ class _Builder:
     def __init__(self, channel: str, values: dict[str, str]) -> None:
         self.channel = channel
         self.values = values
-        self.greeting = GREETING.get(channel)
         self.paragraphs: list[list[Sentence]] = [[]]
         self.citations: dict[str, Citation] = {}
         self.unfilled: list[str] = []
@@ -777,6 +813,25 @@ def _whole_sentences(text: str) -> list[tuple[str, bool]]:
         item = line.lstrip().startswith("- ")
         kept += [(s, item) for s in _sentences(line) if item or _COMPLETE.search(s)]
     return kept
+
+
+def _leads(text: str) -> dict[str, str]:
+    """The sentence each sentence leans on: a list item's first, when it names a case ("-
+    안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이 부담해요.": the later sentences
+    hold only in it), and the one before a sentence that goes on from it ("그래도 안 되면 …")."""
+    leads = {}
+    before = ""
+    for line in text.split("\n"):
+        sentences = _sentences(line)
+        if line.lstrip().startswith("- ") and sentences:
+            first, *later = sentences
+            if _usable(first) and _CASE.search(first):
+                leads.update((sentence, first) for sentence in later)
+        for sentence in sentences:
+            if _GOES_ON.match(sentence) and before and _usable(before):
+                leads.setdefault(sentence, before)
+            before = sentence
+    return leads
 
 
 def _new_numbers(text: str, said: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from suggester.reply import compose
 from suggester.reply.compose import REPEATED, Budgets, Composer, Known, owes_empathy
 from suggester.reply.textsim import bigram_share
 from suggester.reply.tone import for_reading_aloud, to_formal
@@ -167,14 +168,20 @@ def test_optional_sentences_never_repeat_the_draft(asking_composer, shipped_retr
 
 def test_board_replies_are_formal_with_greeting_and_closing(composer, shipped_retriever):
     draft = draft_for(composer, shipped_retriever, "환불 언제 돼요", channel="board")
-    assert draft.text.startswith("안녕하세요, 리클로짓 고객센터입니다.")
+    # One polite line greets and thanks, then the answer: a longer preamble pushed it down.
+    greeting = draft.sentences[0]
+    assert greeting.text.startswith("안녕하세요, ") and "감사합니다." in greeting.text
+    assert len(greeting.text) <= 40 and not greeting.citations
+    assert draft.sentences[1].citations
     assert draft.text.rstrip().endswith("감사합니다.")
     assert "니다." in draft.text and "해요." not in draft.text
 
 
 def test_phone_scripts_read_aloud(composer, shipped_retriever):
     draft = draft_for(composer, shipped_retriever, "카드 환불은 며칠 걸려요", channel="phone")
-    assert draft.text.startswith("안녕하세요, 리클로짓 고객센터 상담원입니다.")
+    greeting = draft.sentences[0]
+    assert greeting.text.startswith("안녕하세요, ") and len(greeting.text) <= 40
+    assert draft.sentences[1].citations  # the answer right after one line of greeting
     assert "~" not in draft.text and ">" not in draft.text
 
 
@@ -319,4 +326,28 @@ def test_the_date_the_rule_applies_follows_the_opening_on_every_channel(asking_c
         at = texts.index(rule)
         assert "님" in texts[at - 1] and not draft.sentences[at - 1].citations  # the opening
         assert draft.sentences[at].citations  # cites the passage it takes the 5% from
-        assert at == (2 if channel == "board" else 1)  # after the board's greeting too
+        assert at == 1  # a board reply's greeting is part of its one-line opening
+
+
+def test_a_list_items_later_sentence_never_goes_out_without_the_case_it_holds_in(
+        asking_composer, shipped_retriever):
+    # disclosed-defect-claim: "- 안심반품 상품이라면 …. 반품 배송비는 월 2회까지 리클로짓이
+    # 부담해요." The second sentence alone promises free returns to every buyer.
+    draft = draft_for(asking_composer, shipped_retriever,
+                      "하자 없다고 했는데 얼룩이 있네요 반품하고 싶어요")
+    said = draft.text + " ".join(o.text for o in draft.optional)
+    promise = "반품 배송비는 월 2회까지 리클로짓이 부담해요."
+    assert promise in said
+    case = "안심반품 상품이라면 배송완료 후 3일 안에 단순 변심으로 반품할 수 있어요."
+    assert case in said and said.index(case) < said.index(promise)
+
+
+def test_a_sentence_leans_on_the_case_its_item_names_or_the_one_it_goes_on_from():
+    leads = compose._leads(
+        "- 안심반품 상품이라면 3일 안에 반품할 수 있어요. 반품 배송비는 리클로짓이 부담해요.\n"
+        "- 옷은 평평한 곳에서 재 주세요. 같은 항목을 같은 방식으로 재야 해요.\n"
+        "앱을 최신 버전으로 업데이트해 보세요. 그래도 안 되면 1:1 문의로 보내 주세요.")
+    assert leads == {"반품 배송비는 리클로짓이 부담해요.":
+                     "안심반품 상품이라면 3일 안에 반품할 수 있어요.",
+                     "그래도 안 되면 1:1 문의로 보내 주세요.":
+                     "앱을 최신 버전으로 업데이트해 보세요."}
