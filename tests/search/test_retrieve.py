@@ -143,6 +143,24 @@ def test_articles_not_yet_in_effect_are_never_returned(small_settings, write_art
     assert "new-fee" not in result.article_ids()
 
 
+def test_a_service_the_kb_says_we_do_not_offer_is_held(small_settings, small_kb,
+                                                       write_article, article_source):
+    """With the confidence cut out of the way (threshold 0) the inquiry is grounded until the
+    refund article declares 선물 포장 not offered; then it is held, service and article named."""
+    inquiry = "간편결제로 산 거 환불은 며칠 걸려요? 선물 포장도 해 주시나요"
+    Indexer(small_settings).sync()
+    assert Retriever(small_settings, confidence_threshold=0.0).search(inquiry).grounded
+    owner = "cx-policy\nnot_offered:\n  선물 포장: [선물 포장, '포장\\S{0,2}\\s*선물']"
+    write_article("refund-when.md", article_source(owner=owner))
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings, confidence_threshold=0.0)
+    held = retriever.search(inquiry)
+    assert not held.grounded
+    assert held.passages[0].article_id == "refund-when"  # still ranked, for the agent to read
+    assert "선물 포장" in held.reason and "refund-when" in held.reason
+    assert retriever.search("간편결제로 산 거 환불은 며칠 걸려요?").grounded
+
+
 def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
     plain = shipped_retriever.search("정산 언제 돼요", k=10)
     as_buyer = shipped_retriever.search("정산 언제 돼요", k=10, prefer_audience="buyer")
