@@ -131,6 +131,9 @@ class RetrievalResult:
     confidence: float
     grounded: bool
     reason: str
+    # The reason in Korean for agents, when retrieval has a more specific one than the
+    # confidence (a service the KB says we do not offer); "" otherwise.
+    reason_ko: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     candidates: list[Passage] = field(default_factory=list, repr=False)
@@ -389,18 +392,22 @@ class Retriever:
             f"{self.confidence_threshold:.2f}")
         # A service the KB says we do not offer is held even when a neighbouring article ranks
         # with confidence: that article would answer a question the customer did not ask.
+        reason_ko = ""
         if grounded and (declined := asked_not_offered(query, snapshot.not_offered, day)):
             grounded = False
             reason = (f"asks about a service we do not offer: {declined.service} "
                       f"(not_offered in {declined.article_id})")
+            reason_ko = (f"리클로짓이 제공하지 않는 서비스({declined.service})를 묻는 문의입니다 "
+                         f"({declined.article_id} 문서의 not_offered).")
         internal = self._internal_notes(snapshot, articles[:INTERNAL_NOTE_ARTICLES], day)
         timings["fuse_ms"] = (time.perf_counter() - start) * 1000
         shown = {p.article_id for p in passages}
         return RetrievalResult(query=query, system=system, passages=passages,
                                internal=[n for n in internal if n.article_id in shown],
                                articles=articles, confidence=confidence, grounded=grounded,
-                               reason=reason, timings_ms=timings, warnings=warnings,
-                               candidates=ranked, article_scores=article_scores)
+                               reason=reason, reason_ko=reason_ko, timings_ms=timings,
+                               warnings=warnings, candidates=ranked,
+                               article_scores=article_scores)
 
     def _lexical_confidence(self, query: str, lexical: list[tuple[Chunk, float]],
                             snapshot: _Snapshot) -> float:

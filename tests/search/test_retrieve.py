@@ -158,6 +158,7 @@ def test_a_service_the_kb_says_we_do_not_offer_is_held(small_settings, small_kb,
     assert not held.grounded
     assert held.passages[0].article_id == "refund-when"  # still ranked, for the agent to read
     assert "선물 포장" in held.reason and "refund-when" in held.reason
+    assert "선물 포장" in held.reason_ko
     assert retriever.search("간편결제로 산 거 환불은 며칠 걸려요?").grounded
 
 
