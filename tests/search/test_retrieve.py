@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -160,6 +161,20 @@ def test_a_service_the_kb_says_we_do_not_offer_is_held(small_settings, small_kb,
     assert "선물 포장" in held.reason and "refund-when" in held.reason
     assert "선물 포장" in held.reason_ko
     assert retriever.search("간편결제로 산 거 환불은 며칠 걸려요?").grounded
+
+
+def test_a_not_offered_declaration_holds_from_its_article_s_effective_date(small_settings,
+                                                                           write_article):
+    """The list is the declaring article's: not in effect yet, it holds nothing."""
+    declared = FUTURE.replace("version: 1\n",
+                              "version: 1\nnot_offered:\n  두루미 경매: [두루미 경매]\n")
+    write_article("new-fee.md", declared, folder="policy")
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings, confidence_threshold=0.0)
+    inquiry = "환불은 언제 되나요? 두루미 경매도 되나요"
+    assert retriever.search(inquiry).grounded
+    later = retriever.search(inquiry, today=dt.date(2099, 1, 2))
+    assert not later.grounded and "두루미 경매" in later.reason
 
 
 def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
