@@ -219,6 +219,12 @@ class Article:
         """Flag -> cues that raise it, beyond the analyzer's own (front matter `flag_cues`)."""
         return self._flag_map("flag_cues")
 
+    @property
+    def not_offered(self) -> dict[str, list[str]]:
+        """Service -> cues of a service we do not offer that sits next to this article's topic
+        (front matter `not_offered`): a message asking for it is held, not answered."""
+        return self._flag_map("not_offered")
+
     def _flag_map(self, name: str) -> dict[str, list[str]]:
         value = self.meta.get(name)
         if not isinstance(value, dict):

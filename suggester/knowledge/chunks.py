@@ -60,6 +60,7 @@ class Chunk:
     # as JSON {flag: [conditions]}; "" for none (Chroma takes scalars only).
     escalation_when: str = ""
     flag_cues: str = ""  # cues that raise a flag (front matter `flag_cues`), JSON like the above
+    not_offered: str = ""  # services we do not offer and their cues (`not_offered`), JSON
     # A published article that supersedes this one, and the day it takes over ("" for none):
     # from that day this chunk is no longer served (decided at query time, no re-index).
     successor: str = ""
@@ -148,6 +149,8 @@ def _make_chunk(article: Article, section: Section, chunk_id: str, path: str,
         if article.escalation_when else "",
         flag_cues=json.dumps(article.flag_cues, ensure_ascii=False, sort_keys=True)
         if article.flag_cues else "",
+        not_offered=json.dumps(article.not_offered, ensure_ascii=False, sort_keys=True)
+        if article.not_offered else "",
         successor=successor.id if successor and takes_over else "",
         retired_from=takes_over.isoformat() if takes_over else "",
     )

@@ -43,7 +43,7 @@ REQUIRED_FIELDS = (
     "effective_from", "review_by", "owner", "version",
 )
 OPTIONAL_FIELDS = ("supersedes", "related", "handles_flags", "escalation_when",
-                   "flag_cues")
+                   "flag_cues", "not_offered")
 MIN_QUESTIONS = 2
 _BRACED = re.compile(r"\{([^{}\n]*)\}")
 
@@ -163,6 +163,7 @@ def _check_fields(article: Article, today: dt.date) -> list[Finding]:
     findings += _check_choices(article)
     findings += _check_escalation_when(article)
     findings += _check_flag_cues(article)
+    findings += _check_not_offered(article)
     findings += _check_identity(article)
     findings += _check_dates(article, today)
     version = meta.get("version")
@@ -223,6 +224,55 @@ def _check_flag_cues(article: Article) -> list[Finding]:
     return findings
 
 
+def _check_not_offered(article: Article) -> list[Finding]:
+    """`not_offered` maps services we do not offer to the cues that name them."""
+    value = article.meta.get("not_offered")
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(v, list) and v and all(isinstance(c, str) and c.strip() for c in v)
+            for v in value.values()):
+        return [_finding(article, "not_offered", (
+            "not_offered must map each service we do not offer to a list of cues, "
+            "e.g. {경매: [경매, 입찰]}"))]
+    return _cue_errors(article, "not_offered", [c for cues in value.values() for c in cues])
+
+
+def _check_not_offered_answered(articles: list[Article]) -> list[Finding]:
+    """A not-offered cue that a published article's customer-facing text uses names something
+    the KB may answer: the questions about it would be held instead."""
+    published = [a for a in articles if a.status == "published"]
+    texts = {a.id: "\n".join(s.text for s in a.walk() if not s.internal) for a in published}
+    findings = []
+    for article in published:
+        if _check_not_offered(article):
+            continue  # malformed: reported by the article's own check
+        for service, cues in article.not_offered.items():
+            for cue in cues:
+                pattern = cue_pattern(cue)
+                where = [(other, found.group(0)) for other, text in texts.items()
+                         if (found := pattern.search(text))]
+                findings += [_finding(article, "not_offered", (
+                    f"not_offered cue {cue!r} ({service}) matches {other}'s customer-facing "
+                    f"text ({match!r}): the KB may answer it, and those questions would be "
+                    "held; make the cue more specific or drop the service"), WARNING)
+                    for other, match in where]
+    return findings
+
+
+def _cue_errors(article: Article, name: str, cues: list[str]) -> list[Finding]:
+    """A finding for each cue that does not compile as a pattern."""
+    findings = []
+    for cue in cues:
+        try:
+            cue_pattern(cue)
+        except re.error as exc:
+            findings.append(_finding(article, name, (
+                f"{name} cue {cue!r} is not a valid pattern ({exc}): escape "
+                "( ) [ ] | * + ? with a backslash to match them as text")))
+    return findings
+
+
 def _check_flag_map(article: Article, name: str, *, flags_allowed: bool) -> list[Finding]:
     """A front-matter map from risk flags to lists of cues (or, if allowed, flag names): known
     flags, and cues that compile as patterns."""
@@ -237,14 +287,8 @@ def _check_flag_map(article: Article, name: str, *, flags_allowed: bool) -> list
     findings = [_finding(article, name, (
         f"unknown {name} flag: {flag} (allowed: {', '.join(RISK_FLAGS)})"))
         for flag in value if flag not in RISK_FLAGS]
-    for items in value.values():
-        for cue in (c for c in items if not (flags_allowed and c in RISK_FLAGS)):
-            try:
-                cue_pattern(cue)
-            except re.error as exc:
-                findings.append(_finding(article, name, (
-                    f"{name} cue {cue!r} is not a valid pattern ({exc}): escape "
-                    "( ) [ ] | * + ? with a backslash to match them as text")))
+    findings += _cue_errors(article, name, [
+        c for items in value.values() for c in items if not (flags_allowed and c in RISK_FLAGS)])
     return findings
 
 
@@ -395,7 +439,7 @@ def check_references(articles: list[Article]) -> list[Finding]:
             elif target not in first_by_id:
                 findings.append(_finding(article, key, f"{key} points to unknown id '{target}'"))
     findings += _check_succession(articles, first_by_id)
-    return findings + _check_flag_owners(articles)
+    return findings + _check_flag_owners(articles) + _check_not_offered_answered(articles)
 
 
 def _check_succession(articles: list[Article], by_id: dict[str, Article]) -> list[Finding]:

@@ -9,17 +9,21 @@ good enough to ground a reply, so the drafter can refuse instead of guessing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
+import re
 import threading
 import time
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from suggester.errors import ChromaUnavailable, InputError, SearchIndexError
+from suggester.knowledge.articles import cue_pattern
 from suggester.knowledge.chunks import Chunk
 from suggester.search.dense import DenseVectors
 from suggester.search.index import (
@@ -127,6 +131,9 @@ class RetrievalResult:
     confidence: float
     grounded: bool
     reason: str
+    # The reason in Korean for agents, when retrieval has a more specific one than the
+    # confidence (a service the KB says we do not offer); "" otherwise.
+    reason_ko: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     candidates: list[Passage] = field(default_factory=list, repr=False)
@@ -222,7 +229,42 @@ class _Snapshot:
     whitespace: LexicalIndex | None
     internal_by_article: dict[str, list[Chunk]]
     customer_ids_by_article: dict[str, set[str]]
+    not_offered: tuple[NotOffered, ...] = ()
     dense: DenseVectors | None = None  # read from Chroma at the first dense query
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotOffered:
+    """A service we do not offer, as an article's front matter `not_offered` declares it."""
+
+    service: str
+    source: Chunk  # a chunk of the declaring article: the declaration is in effect with it
+    cue: re.Pattern[str]
+
+    @property
+    def article_id(self) -> str:
+        return self.source.article_id
+
+
+def declared_not_offered(chunks: Iterable[Chunk]) -> tuple[NotOffered, ...]:
+    """The services the index's articles declare we do not offer, by article id."""
+    found: dict[str, tuple[NotOffered, ...]] = {}
+    for chunk in chunks:
+        if chunk.not_offered and chunk.article_id not in found:
+            found[chunk.article_id] = tuple(
+                NotOffered(service=service, source=chunk,
+                           cue=re.compile("|".join(f"(?:{cue_pattern(c).pattern})" for c in cues),
+                                          re.IGNORECASE))
+                for service, cues in sorted(json.loads(chunk.not_offered).items()))
+    return tuple(entry for article_id in sorted(found) for entry in found[article_id])
+
+
+def asked_not_offered(query: str, declared: Iterable[NotOffered],
+                      day: dt.date) -> NotOffered | None:
+    """The first service not offered (by an article in effect on `day`) the query names."""
+    text = unicodedata.normalize("NFC", query)
+    return next((entry for entry in declared
+                 if in_effect(entry.source, day) and entry.cue.search(text)), None)
 
 
 class Retriever:
@@ -271,7 +313,8 @@ class Retriever:
                 internal.setdefault(chunk.article_id, []).append(chunk)
             else:
                 customer.setdefault(chunk.article_id, set()).add(chunk.id)
-        return _Snapshot(generation, chunks, lexical, None, internal, customer)
+        return _Snapshot(generation, chunks, lexical, None, internal, customer,
+                         declared_not_offered(chunks.values()))
 
     def _dense_vectors(self, snapshot: _Snapshot) -> DenseVectors:
         """The snapshot's vectors, read from Chroma once (a failed read is retried next time,
@@ -347,14 +390,24 @@ class Retriever:
             "no published passage matches this inquiry" if not passages else
             f"best passage confidence {confidence:.3f} is below "
             f"{self.confidence_threshold:.2f}")
+        # A service the KB says we do not offer is held even when a neighbouring article ranks
+        # with confidence: that article would answer a question the customer did not ask.
+        reason_ko = ""
+        if grounded and (declined := asked_not_offered(query, snapshot.not_offered, day)):
+            grounded = False
+            reason = (f"asks about a service we do not offer: {declined.service} "
+                      f"(not_offered in {declined.article_id})")
+            reason_ko = (f"리클로짓이 제공하지 않는 서비스({declined.service})를 묻는 문의입니다 "
+                         f"({declined.article_id} 문서의 not_offered).")
         internal = self._internal_notes(snapshot, articles[:INTERNAL_NOTE_ARTICLES], day)
         timings["fuse_ms"] = (time.perf_counter() - start) * 1000
         shown = {p.article_id for p in passages}
         return RetrievalResult(query=query, system=system, passages=passages,
                                internal=[n for n in internal if n.article_id in shown],
                                articles=articles, confidence=confidence, grounded=grounded,
-                               reason=reason, timings_ms=timings, warnings=warnings,
-                               candidates=ranked, article_scores=article_scores)
+                               reason=reason, reason_ko=reason_ko, timings_ms=timings,
+                               warnings=warnings, candidates=ranked,
+                               article_scores=article_scores)
 
     def _lexical_confidence(self, query: str, lexical: list[tuple[Chunk, float]],
                             snapshot: _Snapshot) -> float:

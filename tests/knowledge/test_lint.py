@@ -244,6 +244,32 @@ def test_flag_cues_live_with_the_article_that_handles_the_flag(small_kb, write_a
          "not by cues")))
 
 
+def test_not_offered_maps_services_to_valid_cues(small_kb, write_article, article_source):
+    good = "cx-policy\nnot_offered:\n  경매 판매: [경매, '입찰\\S{0,3}\\s*받']"
+    write_article("refund-when.md", article_source(owner=good))
+    assert findings_for(small_kb, "refund-when.md") == []
+    assert findings_for(small_kb, "refund-when.md", "warning") == []
+    for owner, problem in (
+            ("cx-policy\nnot_offered: [경매]", "must map each service"),
+            ("cx-policy\nnot_offered:\n  경매 판매: []", "must map each service"),
+            ("cx-policy\nnot_offered:\n  경매 판매: ['경매(']", "is not a valid pattern")):
+        write_article("refund-when.md", article_source(owner=owner))
+        assert any(problem in f.message for f in findings_for(small_kb, "refund-when.md"))
+
+
+def test_a_not_offered_cue_the_kb_uses_is_warned_about(small_kb, write_article,
+                                                       article_source):
+    """간편결제 is in the article's own text, 자동 취소 in shipping-late's: the KB may
+    answer both."""
+    owner = "cx-policy\nnot_offered:\n  간편결제: [간편 결제]\n  취소 대행: [자동 취소]"
+    write_article("refund-when.md", article_source(owner=owner))
+    warnings = [f.message for f in findings_for(small_kb, "refund-when.md", "warning")]
+    assert any("'간편 결제'" in w and "refund-when's customer-facing text" in w
+               for w in warnings)
+    assert any("'자동 취소'" in w and "shipping-late's" in w for w in warnings)
+    assert findings_for(small_kb, "refund-when.md") == []  # a warning, not an error
+
+
 def _successor(article_source, new_id: str, old_id: str, effective_from: str) -> str:
     return article_source(id=new_id, effective_from=effective_from,
                           owner=f"cx-policy\nsupersedes: {old_id}")

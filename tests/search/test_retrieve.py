@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -141,6 +142,39 @@ def test_articles_not_yet_in_effect_are_never_returned(small_settings, write_art
     Indexer(small_settings).sync()
     result = Retriever(small_settings).search("두루미 수수료 얼마예요", k=10)
     assert "new-fee" not in result.article_ids()
+
+
+def test_a_service_the_kb_says_we_do_not_offer_is_held(small_settings, small_kb,
+                                                       write_article, article_source):
+    """With the confidence cut out of the way (threshold 0) the inquiry is grounded until the
+    refund article declares 선물 포장 not offered; then it is held, service and article named."""
+    inquiry = "간편결제로 산 거 환불은 며칠 걸려요? 선물 포장도 해 주시나요"
+    Indexer(small_settings).sync()
+    assert Retriever(small_settings, confidence_threshold=0.0).search(inquiry).grounded
+    owner = "cx-policy\nnot_offered:\n  선물 포장: [선물 포장, '포장\\S{0,2}\\s*선물']"
+    write_article("refund-when.md", article_source(owner=owner))
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings, confidence_threshold=0.0)
+    held = retriever.search(inquiry)
+    assert not held.grounded
+    assert held.passages[0].article_id == "refund-when"  # still ranked, for the agent to read
+    assert "선물 포장" in held.reason and "refund-when" in held.reason
+    assert "선물 포장" in held.reason_ko
+    assert retriever.search("간편결제로 산 거 환불은 며칠 걸려요?").grounded
+
+
+def test_a_not_offered_declaration_holds_from_its_article_s_effective_date(small_settings,
+                                                                           write_article):
+    """The list is the declaring article's: not in effect yet, it holds nothing."""
+    declared = FUTURE.replace("version: 1\n",
+                              "version: 1\nnot_offered:\n  두루미 경매: [두루미 경매]\n")
+    write_article("new-fee.md", declared, folder="policy")
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings, confidence_threshold=0.0)
+    inquiry = "환불은 언제 되나요? 두루미 경매도 되나요"
+    assert retriever.search(inquiry).grounded
+    later = retriever.search(inquiry, today=dt.date(2099, 1, 2))
+    assert not later.grounded and "두루미 경매" in later.reason
 
 
 def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
