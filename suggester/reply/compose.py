@@ -663,6 +663,8 @@ class Composer:
 
 
 def _not_grounded_ko(retrieval: RetrievalResult) -> str:
+    if retrieval.reason_ko:  # retrieval's own, more specific reason (a service not offered)
+        return retrieval.reason_ko
     if not retrieval.passages:
         return "이 문의에 맞는 게시 문서가 없습니다."
     return (f"가장 가까운 문서도 근거 신뢰도가 {retrieval.confidence:.3f}로 기준보다 "

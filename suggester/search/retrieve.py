@@ -391,9 +391,10 @@ class Retriever:
             f"best passage confidence {confidence:.3f} is below "
             f"{self.confidence_threshold:.2f}")
         # A service the KB says we do not offer is held even when a neighbouring article ranks
-        # with confidence: that article would answer a question the customer did not ask.
+        # with confidence: that article would answer a question the customer did not ask. A
+        # low-confidence inquiry gets this reason too: it tells the agent more than a score.
         reason_ko = ""
-        if grounded and (declined := asked_not_offered(query, snapshot.not_offered, day)):
+        if declined := asked_not_offered(query, snapshot.not_offered, day):
             grounded = False
             reason = (f"asks about a service we do not offer: {declined.service} "
                       f"(not_offered in {declined.article_id})")

@@ -195,6 +195,16 @@ def test_no_confident_passage_gives_a_holding_reply(composer, shipped_retriever)
                         draft.to_dict()["reason_ko"])
 
 
+def test_a_service_the_kb_does_not_offer_is_held_and_the_agent_is_told_which(
+        composer, shipped_retriever):
+    retrieval = shipped_retriever.search("일본에 사는 친구한테 해외 배송으로 보내 주실 수 있나요?")
+    assert retrieval.reason_ko  # shipping-methods-fees declares 해외 배송 not offered
+    draft = composer.compose(retrieval)
+    assert not draft.grounded and draft.citations == []
+    assert "해외 배송" in draft.to_dict()["reason_ko"]
+    assert "해외 배송" not in draft.text  # the customer gets the holding reply, not the note
+
+
 def test_an_article_without_a_reply_script_gives_a_holding_reply_and_says_why(
         shipped_retriever):
     chunks = [c for c in shipped_retriever.snapshot().chunks.values()
