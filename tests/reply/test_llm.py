@@ -134,7 +134,9 @@ def test_a_dead_endpoint_falls_back_to_the_composer_with_the_reason(dead_llm_set
     assert draft.llm.reason == "error" and "Connection" in draft.llm.detail
     body = suggestion.to_dict()["draft"]
     assert body["llm"]["reason_ko"] == "LLM 호출 오류" and body["source"] == "composer"
-    assert suggestion.timings_ms["llm_ms"] < 5000
+    # A refused connection is reported as an error, not waited out to the 5 s timeout (no
+    # wall-clock assertion: with CI and three jobs sharing 2 cores this call once took 9 s).
+    assert "timeout" not in draft.llm.detail.lower()
     # The suggestion log keeps who drafted and why the LLM's draft was not used.
     record = store.get_suggestion(suggestion.id)
     assert record.drafter["source"] == "composer"
