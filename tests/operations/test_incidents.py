@@ -283,3 +283,24 @@ def test_an_outage_without_a_named_symptom_is_grouped_as_other(tmp_path):
 
 def test_replayed_days_start_on_a_monday_in_korea():
     assert (DAY_ONE + timedelta(hours=9)).weekday() == 0
+
+
+def test_a_symptom_is_found_in_linear_time_on_hostile_text():
+    """A keyword followed by thousands of letters once took hours (the pattern split the run
+    every way, O(n^4)); the fuzz tier found it. SIGALRM turns a hang into a failure."""
+    import signal
+
+    from suggester.operations.symptoms import symptom_of
+
+    def hang(signum, frame):
+        raise TimeoutError("symptom_of hangs on a long run of letters")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, 15)
+    try:
+        assert symptom_of("결제" + "가" * 4000) is None
+        assert symptom_of("접속" + "나" * 4000) is None
+        assert symptom_of("결제" + "가" * 25 + " 계속 자꾸 오류가 나요") == "결제 오류"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
