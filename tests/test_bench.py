@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from suggester.evaluation import bench
-from suggester.evaluation.bench import BenchReport, bench_synthetic
+from suggester.evaluation.bench import BenchReport, bench_synthetic, peak_rss_mib, rss_mib
 
 QUERIES = ["환불 언제 돼요", "판매자가 계좌로 입금하래요", "정산이 안 들어왔어요"]
 
@@ -20,3 +22,16 @@ def test_a_cold_bench_embeds_every_customer_facing_chunk_from_an_empty_cache(
     for key in ("synthetic.full_index_s", "synthetic.incremental_s",
                 "synthetic.hybrid.p95_ms", "synthetic.suggest.p95_ms"):
         assert report.figures[key] > 0, key
+    # Each stage notes its RSS, so the peak can be told apart stage by stage.
+    stages = [k for k in report.figures if k.startswith("rss.")]
+    assert stages == ["rss.synthetic_index_mib", "rss.synthetic_reindex_mib",
+                      "rss.synthetic_retrieval_mib", "rss.synthetic_suggest_mib"]
+    assert all(0 < report.figures[k] <= peak_rss_mib() + 1 for k in stages)
+
+
+def test_the_rss_now_grows_with_memory_held_and_never_passes_the_peak():
+    before = rss_mib()
+    held = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, every page written
+    assert rss_mib() - before > 48
+    assert rss_mib() <= peak_rss_mib() + 1
+    del held

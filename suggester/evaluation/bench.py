@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suggester.knowledge.articles import discover
+from suggester.search.embedding import shared_embedder
 from suggester.search.index import Indexer
 from suggester.search.retrieve import Retriever
 from suggester.settings import Settings, load_settings
@@ -36,6 +37,13 @@ class BenchReport:
         self.figures[key] = value
         self.lines.append(text)
 
+    def memory(self, stage: str) -> None:
+        """Note the RSS now and the peak so far: where the peak RSS goes, stage by stage."""
+        now, peak = rss_mib(), peak_rss_mib()
+        self.figures[f"rss.{stage}_mib"] = now
+        self.lines.append(f"[memory] after {stage.replace('_', ' ')}: RSS {now:.0f} MiB "
+                          f"(peak so far {peak:.0f} MiB)")
+
 
 def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
@@ -45,6 +53,16 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (Linux; the peak where /proc is missing)."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return peak_rss_mib()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else peak_rss_mib()
 
 
 def time_queries(search: Callable[[str], object], queries: Sequence[str]) -> list[float]:
@@ -197,6 +215,7 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
         start = time.perf_counter()
         full = Indexer(synthetic).sync(progress=progress)
         full_seconds = time.perf_counter() - start
+        report.memory("synthetic_index")
         chunks = full.added
         dense = chunks - full.internal  # internal-only chunks are never embedded
         report.add("synthetic.full_index_s", full_seconds,
@@ -223,8 +242,11 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
                    f"[synthetic] re-index after editing one article: {incremental * 1000:.0f} ms "
                    f"({one.updated} chunks updated, {one.embedded} embedded; "
                    f"{incremental / full_seconds:.4f}x the full index)")
+        report.memory("synthetic_reindex")
         bench_retrieval(Retriever(synthetic), queries, report, "synthetic")
+        report.memory("synthetic_retrieval")
         bench_suggest(synthetic, queries, report, "synthetic")
+        report.memory("synthetic_suggest")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -233,12 +255,20 @@ def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 100
               progress: bool = True, cold: bool = False) -> BenchReport:
     report = BenchReport()
     report.lines.append(f"[engine] {settings.embedder}; dense model {settings.embed_model}")
+    report.memory("start")
+    shared_embedder(settings).query_vector("워밍업")
+    report.memory("engine_load")
     Indexer(settings).sync(progress=progress)
+    report.memory("shipped_index")
     bench_quality(settings, report)
+    report.memory("quality_eval")
     retriever = Retriever(settings)
     bench_retrieval(retriever, queries, report, "shipped")
+    report.memory("shipped_retrieval")
     bench_suggest(settings, queries, report, "shipped")
+    report.memory("shipped_suggest")
     bench_impact(settings, queries, report)
+    report.memory("impact_preview")
     bench_synthetic(settings, queries, report, articles, progress, cold)
     report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
                                                "MiB")

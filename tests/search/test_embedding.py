@@ -104,8 +104,8 @@ def test_vectors_do_not_change_when_other_threads_embed_at_the_same_time(engines
 
 
 def test_a_text_gets_the_same_bits_however_many_threads_embed_it(engines):
-    # Passages run one window per thread on a pool, a query splits its GEMMs over threads:
-    # neither may change a bit against one thread doing everything.
+    # Passages run several windows at once on one session, a query alone; either way the
+    # session splits GEMMs over its threads: no bit may change against one thread doing all.
     onnx = engines["onnx"].engine
     single = OnnxE5(onnx.path.parent, threads=1)
     threaded = OnnxE5(onnx.path.parent, threads=3)
