@@ -56,7 +56,10 @@ KNOWN_SECTIONS = (SUMMARY, POLICY, GUIDE, SCRIPT, FOLLOW_UPS, EXCEPTIONS, *INTER
 QUESTION_PREFIX = re.compile(r"^Q\s*[.:)]\s*")
 # "고객이 소송을 언급해도 응대 기준은 바뀌지 않아요" speaks to agents about the customer: a reply
 # says 고객님. Such text belongs in ## 내부 메모 (lint warns; the composer never sends it).
-ABOUT_THE_CUSTOMER = re.compile(r"고객(?:이|의|에게|은|을|가)(?:\s|$)")
+# Guidance for agents, not words for the customer: it speaks of 고객이/고객의, or tells the agent
+# what to say ("…안내해 드린다고 말씀드려 주세요" read aloud in a phone script).
+ABOUT_THE_CUSTOMER = re.compile(r"고객(?:이|의|에게|은|을|가)(?:\s|$)|"
+                                r"(?:라고|다고|하고)\s*(?:말씀드려|전달해|안내해)\s*주(?:세요|십시오)")
 ARTICLE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a slug; also the file name
 
 # markdown-it-py reads ~50 KB of dense markup a second here, and its inline parser is quadratic

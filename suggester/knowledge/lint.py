@@ -410,8 +410,9 @@ def _check_customer_voice(article: Article) -> list[Finding]:
         elif not internal and ABOUT_THE_CUSTOMER.search(line):
             findings.append(Finding(
                 path=article.path, line=article.body_line + offset, severity=WARNING,
-                message="customer-facing text speaks of the customer ('고객이', '고객의'): a "
-                        f"reply says 고객님; guidance for agents belongs in '## {INTERNAL_MEMO}'"))
+                message="customer-facing text speaks of the customer ('고객이', '고객의') or "
+                        "tells the agent what to say ('…다고 말씀드려 주세요'): a reply speaks to "
+                        f"고객님; guidance for agents belongs in '## {INTERNAL_MEMO}'"))
     return findings
 
 

@@ -142,6 +142,16 @@ def test_unknown_sections_and_fields_are_warnings(small_kb, write_article, artic
     assert any("unknown field 'colour'" in m for m in warnings)
 
 
+def test_a_script_that_tells_the_agent_what_to_say_is_a_warning(small_kb, write_article,
+                                                                 article_source):
+    card = "신용/체크카드는 카드사 취소까지"
+    told = "3영업일 안에 처리된다고 말씀드려 주세요."
+    path = write_article("refund-when.md", article_source().replace(card, f"{told} {card}"))
+    warnings = findings_for(small_kb, "refund-when.md", "warning")
+    assert len(warnings) == 1 and "tells the agent what to say" in warnings[0].message
+    assert told in path.read_text(encoding="utf-8").split("\n")[warnings[0].line - 1]
+
+
 def test_customer_facing_text_about_the_customer_is_a_warning(small_kb, write_article,
                                                                article_source):
     card = "신용/체크카드는 카드사 취소까지"
