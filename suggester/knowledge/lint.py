@@ -254,8 +254,9 @@ def _check_not_offered_answered(articles: list[Article]) -> list[Finding]:
                          if (found := pattern.search(text))]
                 findings += [_finding(article, "not_offered", (
                     f"not_offered cue {cue!r} ({service}) matches {other}'s customer-facing "
-                    f"text ({match!r}): the KB may answer it, and those questions would be "
-                    "held; make the cue more specific or drop the service"), WARNING)
+                    f"text ({match!r}): the KB may answer it (a question {other} ranks first "
+                    "for is answered, any other is held); make the cue more specific or drop "
+                    "the service"), WARNING)
                     for other, match in where]
     return findings
 

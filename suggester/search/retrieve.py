@@ -267,6 +267,14 @@ def asked_not_offered(query: str, declared: Iterable[NotOffered],
                  if in_effect(entry.source, day) and entry.cue.search(text)), None)
 
 
+def _names_service(snapshot: _Snapshot, article_id: str, declined: NotOffered) -> bool:
+    """Whether the first-ranked article's customer-facing text names the declared service: an
+    article published about it (a service added later) answers, whatever another article still
+    declares (lint warns the editor about the stale declaration)."""
+    return any(declined.cue.search(unicodedata.normalize("NFC", snapshot.chunks[chunk_id].text))
+               for chunk_id in sorted(snapshot.customer_ids_by_article.get(article_id, ())))
+
+
 class Retriever:
     """Load the index once; answer queries from any thread."""
 
@@ -394,7 +402,8 @@ class Retriever:
         # with confidence: that article would answer a question the customer did not ask. A
         # low-confidence inquiry gets this reason too: it tells the agent more than a score.
         reason_ko = ""
-        if declined := asked_not_offered(query, snapshot.not_offered, day):
+        declined = asked_not_offered(query, snapshot.not_offered, day)
+        if declined and not _names_service(snapshot, articles[0] if articles else "", declined):
             grounded = False
             reason = (f"asks about a service we do not offer: {declined.service} "
                       f"(not_offered in {declined.article_id})")

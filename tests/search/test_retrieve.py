@@ -177,6 +177,22 @@ def test_a_not_offered_declaration_holds_from_its_article_s_effective_date(small
     assert not later.grounded and "두루미 경매" in later.reason
 
 
+def test_an_article_published_about_a_declared_service_answers_it(small_settings,
+                                                                  write_article, article_source):
+    """refund-when still declares 두루미 수수료 not offered; once an article about it is in
+    effect and ranks first, its questions are answered, not held."""
+    owner = "cx-policy\nnot_offered:\n  두루미 수수료: [두루미 수수료]"
+    write_article("refund-when.md", article_source(owner=owner))
+    write_article("new-fee.md", FUTURE, folder="policy")  # in effect from 2099-01-01
+    Indexer(small_settings).sync()
+    retriever = Retriever(small_settings, confidence_threshold=0.0)
+    inquiry = "두루미 수수료는 얼마예요?"
+    assert not retriever.search(inquiry).grounded  # no article about it yet: held
+    later = retriever.search(inquiry, today=dt.date(2099, 1, 2))
+    assert later.passages[0].article_id == "new-fee"
+    assert later.grounded and not later.reason_ko
+
+
 def test_a_guessed_audience_ranks_the_other_side_lower_without_hiding_it(shipped_retriever):
     plain = shipped_retriever.search("정산 언제 돼요", k=10)
     as_buyer = shipped_retriever.search("정산 언제 돼요", k=10, prefer_audience="buyer")
