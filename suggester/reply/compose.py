@@ -111,7 +111,9 @@ _EXAMPLE = re.compile(r"(?:예를\s?들어|예컨대|예시로)")
 # A sentence that names the case the rest of its list item holds in: 이라면/하면, 경우, 때는,
 # 달아도 ("안심반품 배지를 달아도 추가 수수료는 없어요. 반품 배송비는 리클로짓이 부담해요.").
 _CASE = re.compile(r"(?:면|경우(?:에는|엔)?|때(?:는|에는)|라도|[아어]도)[\s,]")
-_GOES_ON = re.compile(r"(?:그래도|그러면|그럼|이 경우|이때|그래서|따라서)[\s,]")
+# A sentence that goes on from the one before: "그래도 안 되면 …", "이 기간이 지나도 …".
+_GOES_ON = re.compile(r"(?:그래도|그러면|그럼|이 경우|이때|그래서|따라서|[이그] ?기간|그날)"
+                      r"[\s,이의에]")
 _LABEL = re.compile(r"[^.:]{1,24}:\s")  # "횟수: 주문 1건당 1회." reads as a table, not a reply
 _NAME_FIRST = re.compile(r"^\{고객명\}님,?\s*")
 _NAME_UNSAFE = re.compile(r"[{}<>\n\r\t]")
