@@ -43,6 +43,11 @@ def cue_pattern(cue: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\s+", r"\\s*", cue.strip()), re.IGNORECASE)
 
 
+def any_of(*patterns: str) -> re.Pattern[str]:
+    """One case-insensitive pattern that matches where any of `patterns` does."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
 PLACEHOLDERS = (
     "고객명", "주문번호", "상품명", "운송장번호", "택배사", "환불금액", "정산금액", "날짜",
 )

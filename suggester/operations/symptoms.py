@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from suggester.knowledge.articles import any_of
 from suggester.reply.analyze import Analysis
 
 OUTAGE_FLAG = "outage"
@@ -27,20 +28,16 @@ def _then(words: int) -> str:
     return rf"\S{{0,30}}(?:\s+\S{{1,30}}){{0,{words}}}\s*"
 
 
-def _cues(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-
-
 # First match wins: a payment page that crashes the app is a payment failure to the customer.
 SYMPTOMS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("결제 오류", _cues(rf"(결제|카드|승인|페이){_then(3)}{_FAILS}",
+    ("결제 오류", any_of(rf"(결제|카드|승인|페이){_then(3)}{_FAILS}",
                        r"결제\s*(창|화면|버튼)", r"(이중|중복)\s*결제")),
-    ("로그인", _cues(rf"(로그인|로그\s*인|인증\s*번호|본인\s*인증){_then(3)}"
+    ("로그인", any_of(rf"(로그인|로그\s*인|인증\s*번호|본인\s*인증){_then(3)}"
                      rf"({_FAILS}|풀려|안\s*와|오지)", r"로그아웃\s*(이|돼|되)")),
-    ("사진 업로드", _cues(rf"(사진|이미지|업로드|첨부){_then(3)}{_FAILS}")),
-    ("채팅", _cues(rf"(채팅|메시지|메세지){_then(3)}({_FAILS}|안\s*(가|보내))")),
-    ("앱 튕김", _cues(r"튕", r"강제\s*종료", rf"(앱|어플){_then(2)}(꺼|멈|크래시|종료)")),
-    ("접속 불가", _cues(rf"접속{_then(2)}(안|불가|못|오류|에러)", r"먹통",
+    ("사진 업로드", any_of(rf"(사진|이미지|업로드|첨부){_then(3)}{_FAILS}")),
+    ("채팅", any_of(rf"(채팅|메시지|메세지){_then(3)}({_FAILS}|안\s*(가|보내))")),
+    ("앱 튕김", any_of(r"튕", r"강제\s*종료", rf"(앱|어플){_then(2)}(꺼|멈|크래시|종료)")),
+    ("접속 불가", any_of(rf"접속{_then(2)}(안|불가|못|오류|에러)", r"먹통",
                        r"서버\s*(가|이)?\s*(다운|터|죽|오류)", r"(하얀|흰|빈)\s*화면",
                        r"(점검\s*중|서버\s*점검)",
                        r"(사이트|홈페이지|앱|어플)\S*\s*안\s*(열|켜|들어)")),

@@ -40,6 +40,7 @@ from suggester.knowledge.articles import (
     RISK_FLAGS,
     TAXONOMY,
     TYPE_RANK,
+    any_of,
     cue_pattern,
 )
 from suggester.knowledge.chunks import Chunk
@@ -161,38 +162,34 @@ class Analysis:
 # -- cue rules ----------------------------------------------------------------------------------
 # Chat Korean drops and adds spaces at will, so cues allow `\s*` between words.
 
-def _cues(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-
-
 _SELLER_CUES: tuple[tuple[re.Pattern[str], float], ...] = (
-    (_cues(r"구매자(?!인데|예요|에요|입니다)"), 1.5),
-    (_cues(r"정산", r"수수료", r"페널티", r"판매(?!자)", r"판매자\s*센터",
-           r"팔(았|아|고|려|건|면|리|린|렸|기)", r"주문이\s*들어왔",
-           r"(상품|물건)\s*(을|를)?\s*(등록|올리)", r"상품\s*등록",
-           r"송장\s*(을|를)?\s*(등록|입력)\s*(했|하|해)", r"발송\s*(해야|기한|하려|했는데)",
-           r"반품\s*(이|된|온|을)?\s*(온|도착|승인|들어)", r"반품\s*(된|온)\s*(상품|물건|옷|거)",
-           r"택배비\s*(를)?\s*(얼마|설정)", r"등급\s*(을)?\s*(뭐|어떻게)",
-           r"돈\s*(이|은)?\s*(아직\s*)?안\s*들어", r"입금\s*(되나|돼요|될|됐나|이\s*안)"), 1.0),
+    (any_of(r"구매자(?!인데|예요|에요|입니다)"), 1.5),
+    (any_of(r"정산", r"수수료", r"페널티", r"판매(?!자)", r"판매자\s*센터",
+            r"팔(았|아|고|려|건|면|리|린|렸|기)", r"주문이\s*들어왔",
+            r"(상품|물건)\s*(을|를)?\s*(등록|올리)", r"상품\s*등록",
+            r"송장\s*(을|를)?\s*(등록|입력)\s*(했|하|해)", r"발송\s*(해야|기한|하려|했는데)",
+            r"반품\s*(이|된|온|을)?\s*(온|도착|승인|들어)", r"반품\s*(된|온)\s*(상품|물건|옷|거)",
+            r"택배비\s*(를)?\s*(얼마|설정)", r"등급\s*(을)?\s*(뭐|어떻게)",
+            r"돈\s*(이|은)?\s*(아직\s*)?안\s*들어", r"입금\s*(되나|돼요|될|됐나|이\s*안)"), 1.0),
 )
 _BUYER_CUES: tuple[tuple[re.Pattern[str], float], ...] = (
-    (_cues(r"판매자(?!\s*센터)", r"구매자(인데|예요|에요|입니다)"), 1.5),
-    (_cues(r"주문\s*(했|한|하려|하고|하니|해도)", r"샀", r"구매\s*(했|한|하려|하고)",
-           r"사려고", r"사고\s*싶", r"산\s*(거|것|옷|바지|가방|신발|상품|물건)",
-           r"받(았|아\s*보니|아야|은\s*지|은지|은\s*(옷|가방|신발|상품|물건))", r"못\s*받",
-           r"안\s*와요", r"안\s*오", r"배송지", r"배송\s*완료",
-           r"주소\s*(를)?\s*(잘못|바꾸|변경|예전)",
-           r"환불\s*(은|이)?\s*(언제|받|되|해\s*주|안\s*되|처리)",
-           r"반품\s*(하고|신청|하면|보냈|하려|해도|돼|되나|비)",
-           r"결제(?!\s*된\s*주문)", r"입금\s*(했|하|할|기한|도)", r"카드",
-           r"구매\s*확정\s*(을)?\s*(눌|했|해\s*버)", r"쿠폰", r"포인트", r"적립금", r"찜",
-           r"가격\s*제안\s*(했|을\s*했)", r"취소\s*(하고\s*싶|할래|하려)",
-           r"교환\s*(되나|돼요|하고\s*싶|하려)", r"(송장|운송장)\s*(번호)?\s*(는|은)?\s*(떴|나왔)",
-           r"조회\s*(하면|해\s*보면)"), 1.0),
+    (any_of(r"판매자(?!\s*센터)", r"구매자(인데|예요|에요|입니다)"), 1.5),
+    (any_of(r"주문\s*(했|한|하려|하고|하니|해도)", r"샀", r"구매\s*(했|한|하려|하고)",
+            r"사려고", r"사고\s*싶", r"산\s*(거|것|옷|바지|가방|신발|상품|물건)",
+            r"받(았|아\s*보니|아야|은\s*지|은지|은\s*(옷|가방|신발|상품|물건))", r"못\s*받",
+            r"안\s*와요", r"안\s*오", r"배송지", r"배송\s*완료",
+            r"주소\s*(를)?\s*(잘못|바꾸|변경|예전)",
+            r"환불\s*(은|이)?\s*(언제|받|되|해\s*주|안\s*되|처리)",
+            r"반품\s*(하고|신청|하면|보냈|하려|해도|돼|되나|비)",
+            r"결제(?!\s*된\s*주문)", r"입금\s*(했|하|할|기한|도)", r"카드",
+            r"구매\s*확정\s*(을)?\s*(눌|했|해\s*버)", r"쿠폰", r"포인트", r"적립금", r"찜",
+            r"가격\s*제안\s*(했|을\s*했)", r"취소\s*(하고\s*싶|할래|하려)",
+            r"교환\s*(되나|돼요|하고\s*싶|하려)", r"(송장|운송장)\s*(번호)?\s*(는|은)?\s*(떴|나왔)",
+            r"조회\s*(하면|해\s*보면)"), 1.0),
 )
 
 _FLAG_CUES: dict[str, re.Pattern[str]] = {
-    "off_platform": _cues(
+    "off_platform": any_of(
         r"(카톡|카카오\s*톡|오픈\s*채팅|텔레그램|텔레|라인|인스타|DM|문자)\s*(으로|로|에서)?\s*"
         r"(아이디|ID|연락|거래|얘기|대화|이야기|하자|주시|주세요|드릴)",
         r"(카톡|카카오\s*톡|오픈\s*채팅|텔레그램|라인)\s*(으로|로)\s*(넘어|옮기|오라|와\s*달)",
@@ -211,20 +208,20 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(입금|송금|이체)\s*(하면|해\s*주면|해\s*주시면)\s*(더\s*)?(싸게|깎|할인|빼)",
         r"수수료\s*(없이|안\s*내고|아끼|떼이|빼고)",
         r"(직접|따로)\s*만나\s*(서)?\s*(거래|결제|드리|사|팔|주)"),
-    "fraud": _cues(
+    "fraud": any_of(
         r"잠수", r"먹튀", r"바꿔\s*치기", r"사기\s*(당|꾼|피해|범|신고|같아요|인\s*것\s*같)",
         r"채팅\s*(방)?\s*(을|에서)?\s*나가", r"연락\s*(이|을)?\s*(두절|끊|차단)",
         r"차단\s*(당|했|하고)", r"벽돌\s*(이|만)?\s*(왔|들)", r"돈만\s*(받|챙)",
         r"(판매자|프로필|상대\s*방?)\s*(이|가|도)?\s*(갑자기\s*)?(사라|없어졌|탈퇴)"),
-    "counterfeit": _cues(
+    "counterfeit": any_of(
         r"가품(?!\s*(이면|이라면|일\s*경우|이었으면))", r"짝퉁", r"이미테이션", r"레플(리카)?",
         r"정품\s*(이|은)?\s*(아닌|아니)", r"가짜\s*(상품|제품|명품|가방|신발|물건)"),
-    "legal_threat": _cues(
+    "legal_threat": any_of(
         r"소송", r"고소", r"고발", r"소비자\s*(원|보호원)", r"내용\s*증명", r"변호사",
         r"법적\s*(대응|조치)", r"언론\s*(에|사)?\s*(제보|알리)", r"기자",
         r"방송\s*(에|국)?\s*(제보|알리)", r"신문고",
         r"경찰\s*(에|서)?\s*(신고|고소)?\s*(할|하겠|해\s*버리|갈)"),
-    "outage": _cues(
+    "outage": any_of(
         r"먹통", r"서버\s*(가|이)?\s*(다운|터|죽|오류|점검)",
         r"접속\s*(이|자체)?\s*(안|불가|못|되지)",
         r"(앱|어플|사이트|홈페이지)\s*(이|가)?\s*((계속|아예|전혀|자꾸|또)\s*)?"
@@ -240,7 +237,7 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
         # Down for a while: "30분째 안 돼요", "한 시간 넘게 접속이".
         r"(\d+|몇|한|두)\s*(분|시간)\s*(째|동안|넘게|이상)\s*(계속\s*)?"
         r"(안\s*(돼|되|들어|열)|접속|먹통|오류|에러)"),
-    "repeated_contact": _cues(
+    "repeated_contact": any_of(
         r"몇\s*번\s*(을|째|이나)?\s*(말|얘기|문의|연락|전화|물어)",
         r"(두|세|네|다섯|[2-9])\s*번\s*째\s*(문의|연락|전화|상담|말|얘기)",
         r"(계속|또|여러\s*번|매번|수차례)\s*(문의|연락|전화|말씀|물어)",
@@ -255,7 +252,7 @@ _FLAG_CUES: dict[str, re.Pattern[str]] = {
 # overreached: a failed tracking lookup is a delay, not fraud; a condition inspection that
 # fails (검수 불합격) is not an authenticity verdict. (So test's flag figures saw one change.)
 _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
-    "off_platform": _cues(
+    "off_platform": any_of(
         r"(번개\s*장터|번장|당근(\s*마켓)?|중고\s*나라|위챗|위쳇|왓츠앱|페이스북|페북|트위터)\s*"
         r"(으로|로|에서)\s*(옮기|옮겨|넘어|거래|사|팔|결제|주문|얘기|연락|다시|올릴)",
         r"(위챗|위쳇|왓츠앱|텔레그램|라인)\s*(아이디|ID|주소)", r"해외\s*송금",
@@ -268,7 +265,7 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"(쇼핑몰|스마트\s*스토어|스토어|개인\s*사이트)\s*(링크|주소)",
         r"(앱|어플)?\s*밖에서\s*(연락|거래|만나|얘기|결제)",
         r"(?<![가-힣])(폰|전화|휴대폰|핸드폰)?\s*번호\s*(를|좀)?\s*(남겨|알려)\s*(달|주|줘)"),
-    "fraud": _cues(
+    "fraud": any_of(
         r"빈\s*(상자|박스|봉투)", r"대신\s*\S{0,8}\s*(들어\s*있|들어\s*왔|왔|보냈)",
         r"(판매자|상대\S*|구매자)\S{0,12}\s*탈퇴", r"탈퇴한\s*(회원|계정)",
         r"(계정|아이디|닉네임)\S{0,3}\s*(이|가)?\s*(없어졌|사라졌)",
@@ -277,24 +274,24 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
         r"속(았|은\s*(것|거)|여서|였)", r"피해자",
         r"(가짜|피싱)\s*(사이트|페이지|링크|문자)",
         r"(카드|계좌)\s*(번호|정보)\S{0,4}\s*(를|을)?\s*(넣|입력)"),
-    "counterfeit": _cues(
+    "counterfeit": any_of(
         r"(진품|정품|진짜)\S{0,2}\s*(맞나|맞는지|맞아|인지\s*(의심|모르))", r"모조품", r"위조",
         r"카피\s*(제품|품|상품|본)", r"(정식|공식)\s*(제품|정품)\S{0,3}\s*(이|가)?\s*아니",
         r"(자기네|자사|매장|브랜드)\s*(제품|물건)\S{0,3}\s*(이|가)?\s*아니",
         r"(정품\s*검수|감정|인증)\S{0,6}\s*(불합격|실패|탈락|통과\s*못)",
         r"정품\s*(으로|이라고)?\s*확인\s*(이\s*)?안",
         r"시리얼\s*(넘버|번호)?\S{0,6}\s*(조회|확인)"),
-    "legal_threat": _cues(
+    "legal_threat": any_of(
         r"법원", r"재판", r"민사", r"형사", r"공정\s*(거래\s*)?위", r"금감원", r"금융\s*감독원",
         r"민원\s*(을|를)?\s*(넣|제기|접수)", r"사이버\s*수사", r"경찰서", r"진정서", r"폭로",
         r"공론화", r"지급\s*명령", r"피해\s*구제",
         r"(유튜브|커뮤니티|맘\s*카페|SNS|블로그|인스타)\S{0,12}\s*(올릴|올리겠|퍼뜨|알릴|폭로)"),
-    "outage": _cues(
+    "outage": any_of(
         r"[45]0\d\s*(에러|오류|error)", r"(시스템|서버)\s*(문제|장애)", r"장애",
         r"(아무|모든|어떤)\s*(카드|결제\s*수단)\S{0,4}\s*(도|로도)?\s*(결제\s*)?(가\s*)?(안|실패)",
         r"(목록|상품|화면)\S{0,4}\s*(이|가)?\s*(하나도|아무것도)\s*안\s*(떠|나와|보여)",
         r"로고만\s*(뜨|나오)", r"(흰|하얀)\s*바탕"),
-    "repeated_contact": _cues(
+    "repeated_contact": any_of(
         r"(두|세|네|다섯|[2-9])\s*번\s*째\s*(예요|에요|이에요|입니다|드리|말씀|얘기)",
         r"벌써\s*(두|세|네|다섯|[2-9])\s*번\s*째",
         r"(어제도|그제도|지난\s*주부터|며칠\s*째|며칠\s*전부터).{0,15}(문의|연락|전화|채팅)",
@@ -304,31 +301,31 @@ _BROADER_FLAG_CUES: dict[str, re.Pattern[str]] = {
 
 # A suggestion is told by how it is said, not by its topic (a 찜 alert is a 찜 topic), so the
 # retriever alone cannot find 기능제안.
-_SUGGESTION_CUES = _cues(
+_SUGGESTION_CUES = any_of(
     r"기능\s*(이|을|도|좀)?\s*(있으면|생기면|추가|만들어|넣어)",
     r"있으면\s*(좋겠|좋을\s*듯|좋을것\s*같)", r"(건의|제안)\s*(드려|합니다|해요|하고\s*싶|할게)",
     r"(개선|추가)\s*(좀\s*)?해\s*주(세요|시면)")
 _SUGGESTION_WEIGHT = 1.0
 
 # A past, one-off error ("어제 앱 오류 때문에") is not an outage in progress.
-_OUTAGE_PAST = _cues(r"어제", r"지난\s*(주|번)", r"그때")
-_OUTAGE_NOW = _cues(r"지금", r"계속", r"아까부터", r"오늘", r"아직도")
+_OUTAGE_PAST = any_of(r"어제", r"지난\s*(주|번)", r"그때")
+_OUTAGE_NOW = any_of(r"지금", r"계속", r"아까부터", r"오늘", r"아직도")
 
 # Money taken twice and accounts in someone else's hands are critical like an outage.
-_CRITICAL_CUES = _cues(
+_CRITICAL_CUES = any_of(
     r"(결제|돈|카드)\S{0,3}\s*(가|이|도)?\s*(두|2)\s*번", r"(이중|중복)\s*(결제|승인|출금)",
     r"주문\s*번호\s*(가|이)?\s*(두|2)\s*개", r"누가\s*(제|내)?\s*계정",
     r"(제가|내가)\s*안\s*(올린|산|한)\s*(상품|결제|주문)",
     r"결제\s*(가|를)?\s*(아예|전혀)\s*(안|못)")
 # Money gone without the order to show for it.
-_HIGH_CUES = _cues(
+_HIGH_CUES = any_of(
     r"돈\s*(은|이|을)?\s*(이미\s*)?(빠져\s*나갔|나갔|보내\s*버렸|보냈는데)",
     r"빠져\s*나갔는데", r"결제\s*(는|은)?\s*됐는데\s*주문")
-_ANGRY_CUES = _cues(
+_ANGRY_CUES = any_of(
     r"몇\s*번\s*(을)?\s*말", r"대체\s*(뭐|왜)", r"뭐\s*하는\s*(거|곳|데)", r"ㅡㅡ", r"-_-",
     r"어이\s*(가)?\s*없", r"장난\s*(해|하나|치)", r"짜증", r"열\s*받", r"화가\s*나", r"화나",
     r"빡치", r"ㅅㅂ", r"시발", r"씨발", r"개\s*같", r"미친", r"책임\s*(져|지세요|지라)", r"!!!")
-_FRUSTRATED_CUES = _cues(
+_FRUSTRATED_CUES = any_of(
     r"ㅠ", r"ㅜ", r";;", r"왜\s*이렇게", r"아직\s*(도|까지)", r"벌써", r"계속", r"답답",
     r"어떡", r"언제까지", r"몇\s*번\s*째", r"!!", r"\?\?", r"급해", r"빨리",
     r"너무\s*(늦|하|해)", r"속상", r"걱정")
@@ -587,7 +584,7 @@ def _kb_cues(chunks: Iterable[Chunk]) -> dict[str, re.Pattern[str]]:
             seen.add(chunk.article_id)
             for name, found in sorted(json.loads(chunk.flag_cues).items()):
                 cues[name] += [cue_pattern(c).pattern for c in found]
-    return {name: _cues(*sorted(set(found))) for name, found in cues.items()}
+    return {name: any_of(*sorted(set(found))) for name, found in cues.items()}
 
 
 def _specific_rules(chunks: Iterable[Chunk]) -> dict[str, tuple[_SpecificRule, ...]]:
@@ -604,7 +601,7 @@ def _specific_rules(chunks: Iterable[Chunk]) -> dict[str, tuple[_SpecificRule, .
         for name, wanted in json.loads(raw).items():
             flags = frozenset(w for w in wanted if w in RISK_FLAGS)
             cues = [cue_pattern(w).pattern for w in wanted if w not in RISK_FLAGS]
-            cue = re.compile("|".join(f"(?:{c})" for c in cues), re.IGNORECASE) if cues else None
+            cue = any_of(*cues) if cues else None
             rules[name].append((specificity.get(article_type, len(ARTICLE_TYPES)), article_id,
                                 _SpecificRule(article_id=article_id, flags=flags, cue=cue)))
     return {name: tuple(rule for _, _, rule in sorted(found, key=lambda r: r[:2]))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from suggester.errors import ChromaUnavailable, InputError, SearchIndexError
-from suggester.knowledge.articles import cue_pattern
+from suggester.knowledge.articles import any_of, cue_pattern
 from suggester.knowledge.chunks import Chunk
 from suggester.search.dense import DenseVectors
 from suggester.search.index import (
@@ -253,8 +253,7 @@ def declared_not_offered(chunks: Iterable[Chunk]) -> tuple[NotOffered, ...]:
         if chunk.not_offered and chunk.article_id not in found:
             found[chunk.article_id] = tuple(
                 NotOffered(service=service, source=chunk,
-                           cue=re.compile("|".join(f"(?:{cue_pattern(c).pattern})" for c in cues),
-                                          re.IGNORECASE))
+                           cue=any_of(*(cue_pattern(c).pattern for c in cues)))
                 for service, cues in sorted(json.loads(chunk.not_offered).items()))
     return tuple(entry for article_id in sorted(found) for entry in found[article_id])
 
