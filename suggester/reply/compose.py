@@ -397,17 +397,18 @@ class Composer:
             if _already_said(sentence, said) or _says_again(sentence, said) or \
                     self._meant_already(vectors.get(sentence), meant, sentence, said):
                 continue
-            unit = self._with_lead(chunk, sentence, said)
-            if kept and length + sum(len(s) + 1 for s in unit) > budget:  # + a space
-                spare.append((chunk, " ".join(unit)))
+            together = self._with_lead(chunk, sentence, said)
+            cost = sum(len(s) + 1 for s in together)  # + the space before each
+            if kept and length + cost > budget:
+                spare.append((chunk, " ".join(together)))
                 continue
             group = kept.setdefault(self._group(number, own, kept), [])
-            for text in unit:
+            for text in together:
                 group.append((chunk, text))
                 said += text
                 if text in vectors:
                     meant.append(vectors[text])
-            length += sum(len(s) + 1 for s in unit)
+            length += cost
         answers = [kept[n] for n in sorted(kept)]
         optional: list[tuple[Chunk, str]] = []
         for chunk, sentence in spare + self._related(questions, pool):
