@@ -321,7 +321,9 @@ class Indexer:
     def tokens_for(self, chunks: list[Chunk]) -> dict[str, list[str]]:
         hashes = {c.content_hash: c.embed_text for c in chunks}
         cached = self._cache.tokens(self.tokenizer.version, hashes)
-        fresh = {h: self.tokenizer(text) for h, text in hashes.items() if h not in cached}
+        missing = [h for h in hashes if h not in cached]
+        fresh = dict(zip(missing, self.tokenizer.tokenize_many([hashes[h] for h in missing]),
+                         strict=True))
         if fresh:
             self._cache.put_tokens(self.tokenizer.version, fresh)
             cached.update(fresh)

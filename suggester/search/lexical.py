@@ -64,20 +64,33 @@ class KiwiTokenizer:
         text = unicodedata.normalize("NFC", text)
         with self._lock:
             morphemes = self._kiwi.tokenize(text)
-        tokens: list[str] = []
-        previous = None
-        for morpheme in morphemes:
-            tag = morpheme.tag.split("-")[0]  # Kiwi marks irregular verbs as VV-I, VV-R
-            form = morpheme.form.lower()
-            if previous is not None and previous.tag == "SN" and form in ("%", "프로"):
-                tag, form = "NNB", "%"  # 5% = 5프로 = 5퍼센트
-            if tag in tags:
-                tokens.extend(CHAT_SYNONYMS.get(form, (form,)))
-            if previous is not None and previous.tag == "SN" and tag in _UNIT_TAGS \
-                    and previous.end == morpheme.start:
-                tokens.append(previous.form + form)
-            previous = morpheme
-        return tokens
+        return _content(morphemes, tags)
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """`tokenize` of each text, Kiwi's worker threads sharing them out (an index's
+        chunks: one text at a time kept a cold index's BM25 step on one core)."""
+        normalised = [unicodedata.normalize("NFC", text) for text in texts]
+        with self._lock:
+            analysed = list(self._kiwi.tokenize(normalised))
+        return [_content(morphemes, CONTENT_TAGS) for morphemes in analysed]
+
+
+def _content(morphemes: Sequence, tags: frozenset[str]) -> list[str]:
+    """The content morphemes' forms, chat synonyms joined, a number kept with its unit."""
+    tokens: list[str] = []
+    previous = None
+    for morpheme in morphemes:
+        tag = morpheme.tag.split("-")[0]  # Kiwi marks irregular verbs as VV-I, VV-R
+        form = morpheme.form.lower()
+        if previous is not None and previous.tag == "SN" and form in ("%", "프로"):
+            tag, form = "NNB", "%"  # 5% = 5프로 = 5퍼센트
+        if tag in tags:
+            tokens.extend(CHAT_SYNONYMS.get(form, (form,)))
+        if previous is not None and previous.tag == "SN" and tag in _UNIT_TAGS \
+                and previous.end == morpheme.start:
+            tokens.append(previous.form + form)
+        previous = morpheme
+    return tokens
 
 
 def whitespace_tokens(text: str) -> list[str]:

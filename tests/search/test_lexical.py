@@ -29,6 +29,15 @@ def test_numbers_keep_their_unit(tokenize):
     assert "3영업일" in tokenize("3영업일 안에 발송")
 
 
+def test_a_batch_of_texts_gets_the_tokens_each_text_gets_alone(tokenize):
+    # The index tokenises its chunks as one batch over Kiwi's workers; queries one by one.
+    # Both must give the same tokens, or BM25 would match a query against other words.
+    texts = ["반품 배송비는 월 2회까지 리클로짓이 부담해요.", "택배가안와요ㅠㅠ", "",
+             "수수료 5프로 맞나요?", "ＡＢＣ 정품 인증서", "3영업일 안에 발송"] * 3
+    assert tokenize.tokenize_many(texts) == [tokenize(text) for text in texts]
+    assert tokenize.tokenize_many([]) == []
+
+
 def test_whitespace_baseline_keeps_particles_attached():
     assert whitespace_tokens("환불은 언제 돼요?") == ["환불은", "언제", "돼요"]
 
