@@ -56,8 +56,7 @@ def main(ctx: click.Context, kb_dir: str | None, data_dir: str | None) -> None:
     except SuggesterError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # and this every LLM request
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every LLM request
 
 
 @main.command()

@@ -9,6 +9,7 @@ followed by its unit is also kept whole (3영업일), because policies are told 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -20,6 +21,10 @@ import bm25s
 import numpy as np
 
 from suggester.search.precision import SCORE_DECIMALS
+
+# bm25s sets its own logger to DEBUG when imported, so every index build printed a line
+# wherever it was imported after the CLI had set the log level.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 TOKENIZER_VERSION = "kiwi-content-v3"  # v3: no multi-word dictionary
 CONTENT_TAGS = frozenset({
