@@ -208,9 +208,9 @@ class Suggester:
 
     def warm_up(self) -> None:
         """Load now what the first suggestion would wait for (the first agent waited 2.8 s):
-        the models and the index, the first Chroma query (~0.5 s), the board register's Kiwi
-        (~2 s) and the articles' tokenised sentences. Not a whole suggestion: with an LLM
-        configured it would call the LLM."""
+        the models and the index, the first Chroma query (~0.5 s), Kiwi (~2 s, shared with
+        the board register) and the articles' tokenised sentences. Not a whole suggestion:
+        with an LLM configured it would call the LLM."""
         composer, _, _, snapshot = self._components()
         self.retriever.search("배송은 언제 오나요?", snapshot=snapshot)
         to_formal("확인해 드릴게요.")

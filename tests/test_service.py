@@ -140,13 +140,27 @@ def test_every_suggestion_is_logged_with_personal_data_masked(shipped_settings, 
 
 def test_warm_up_loads_every_channel_before_the_first_agent_and_logs_nothing(
         shipped_settings, tmp_path, monkeypatch):
-    from suggester.reply import tone
+    import kiwipiepy
 
-    monkeypatch.setattr(tone, "_kiwi", None)  # the board register's analyser, loaded lazily
+    from suggester.search import lexical
+
+    loads = []
+
+    class CountedKiwi(kiwipiepy.Kiwi):
+        def __init__(self, *args, **kwargs):
+            loads.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(lexical, "_shared", None)
+    monkeypatch.setattr(kiwipiepy, "Kiwi", CountedKiwi)
     store = Store(tmp_path / "log.sqlite3")
-    Suggester(shipped_settings, store=store).warm_up()
-    assert tone._kiwi is not None
+    suggester = Suggester(shipped_settings, store=store)
+    suggester.warm_up()
+    # One Kiwi (~300 MiB) for retrieval, analysis and the board register alike.
+    assert len(loads) == 1
     assert store.recent_suggestions() == []
+    suggester.suggest("환불 언제 돼요?", channel="board", log=False)
+    assert len(loads) == 1  # the first board draft had nothing left to load
 
 
 def test_rank_orders_articles_as_a_suggestion_would_but_drafts_and_logs_nothing(

@@ -38,6 +38,14 @@ def test_a_batch_of_texts_gets_the_tokens_each_text_gets_alone(tokenize):
     assert tokenize.tokenize_many([]) == []
 
 
+def test_a_remembered_text_gives_its_tokens_again_whatever_a_caller_did_with_them(tokenize):
+    first = tokenize("반품 배송비는 누가 내나요")
+    first.append("무료")  # a caller's own list: the next caller must not see this
+    assert tokenize("반품 배송비는 누가 내나요") == first[:-1]
+    # The tags asked for are part of what is remembered.
+    assert tokenize.topic_words("반품 배송비는 누가 내나요") != first[:-1]
+
+
 def test_whitespace_baseline_keeps_particles_attached():
     assert whitespace_tokens("환불은 언제 돼요?") == ["환불은", "언제", "돼요"]
 
