@@ -160,6 +160,31 @@ def test_single_article_sync_matches_a_full_sync(small_settings, small_kb):
     assert Indexer(small_settings).sync().changed is False
 
 
+def test_a_one_article_sync_reads_only_that_file_and_any_file_changed_since(
+        small_settings, small_kb, monkeypatch):
+    from suggester.search import index
+
+    Indexer(small_settings).sync()
+    reads = []
+    read = index.read_article
+    monkeypatch.setattr(index, "read_article", lambda path: reads.append(path) or read(path))
+    published = small_kb / "faq" / "refund-when.md"
+    published.write_text(published.read_text(encoding="utf-8").replace("3~5영업일", "2~4영업일"),
+                         encoding="utf-8")
+    Indexer(small_settings).sync(only=[published])
+    assert reads == [published]  # the others are as they were read by the first sync
+    # A file edited without a publish is read again for what it says of successors.
+    other = small_kb / "faq" / "shipping-late.md"
+    other.write_text(other.read_text(encoding="utf-8").replace("3영업일", "4영업일"),
+                     encoding="utf-8")
+    reads.clear()
+    Indexer(small_settings).sync(only=[published])
+    assert sorted(reads) == sorted([published, other])
+    full = Indexer(small_settings).sync()
+    assert full.updated and "4영업일" in " ".join(
+        c.text for c in load_chunks(small_settings) if c.article_id == "shipping-late")
+
+
 def test_a_broken_published_article_is_skipped_and_reported(small_settings, small_kb):
     path = small_kb / "faq" / "shipping-late.md"
     path.write_text(path.read_text(encoding="utf-8").replace("audience: buyer",
