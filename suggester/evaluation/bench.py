@@ -213,8 +213,10 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
                                    "models_dir": settings.models_dir,
                                    "cache_dir": work / "cache" if cold else BENCH_CACHE},
                                   environ={})
+        # One indexer throughout, as the publisher keeps one: it remembers what it has read.
+        indexer = Indexer(synthetic)
         start = time.perf_counter()
-        full = Indexer(synthetic).sync(progress=progress)
+        full = indexer.sync(progress=progress)
         full_seconds = time.perf_counter() - start
         report.memory("synthetic_index")
         chunks = full.added
@@ -234,7 +236,6 @@ def bench_synthetic(settings: Settings, queries: Sequence[str], report: BenchRep
         text = edited.read_text(encoding="utf-8")
         edited.write_text(text.replace("## 요약\n", f"## 요약\n편집 {time.time_ns()}.\n", 1),
                           encoding="utf-8")
-        indexer = Indexer(synthetic)
         indexer.tokenizer("워밍업")  # a serving process has Kiwi loaded; only the sync is timed
         start = time.perf_counter()
         one = indexer.sync(only=[edited])

@@ -49,11 +49,6 @@ _MANIFEST_FILE = "manifest.json"
 _KEEP_GENERATIONS = 2
 CHROMA_BATCH = 1000
 _CHUNK_MEMO: dict[tuple[str, int, int], tuple[Chunk, ...]] = {}
-# A sync of named files (a publish) still needs every other article, for the successors they
-# may change, but those files have not changed: each is kept as last read, by its mtime, size
-# and the day it was checked on. Re-reading 1,000 articles was ~3 s of a one-article publish;
-# they hold ~19 MiB. Named files and a full sync always read the disk.
-_ARTICLE_MEMO: dict[Path, tuple[tuple[int, int, dt.date], Article | None]] = {}
 TEXT_ROLES = ("query", "passage")  # e5's two prompts: a question, or text that answers one
 
 
@@ -148,6 +143,13 @@ class Indexer:
         self._tokenizer = tokenizer
         self._client = client
         self._cache = ContentCache(settings.cache_path)
+        # A sync of named files (a publish) still needs every other article, for the
+        # successors they may change, but those files have not changed: each is kept as this
+        # indexer last read it, by its mtime, size and the day it was checked on. Re-reading
+        # 1,000 articles was ~3 s of a one-article publish; they hold ~19 MiB. Named files and
+        # a full sync always read the disk. Per indexer, not per process: a preview's
+        # temporary KB goes with its indexer.
+        self._articles: dict[Path, tuple[tuple[int, int, dt.date], Article | None]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -275,7 +277,7 @@ class Indexer:
     def _read_unchanged(self, path: Path, report: SyncReport,
                         today: dt.date) -> Article | None:
         """`_read`, from memory when the file is as it was when last read."""
-        remembered = _ARTICLE_MEMO.get(path.resolve())
+        remembered = self._articles.get(path)
         if remembered is not None and remembered[0] == _file_state(path, today):
             return remembered[1]
         return self._read(path, report, today)
@@ -285,7 +287,7 @@ class Indexer:
         if state is None:
             return None
         article = self._parse(path, report, today)
-        _ARTICLE_MEMO[path.resolve()] = (state, article)
+        self._articles[path] = (state, article)
         return article
 
     def _parse(self, path: Path, report: SyncReport, today: dt.date) -> Article | None:

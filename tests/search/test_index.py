@@ -164,21 +164,22 @@ def test_a_one_article_sync_reads_only_that_file_and_any_file_changed_since(
         small_settings, small_kb, monkeypatch):
     from suggester.search import index
 
-    Indexer(small_settings).sync()
+    indexer = Indexer(small_settings)  # one indexer, as the publisher keeps one
+    indexer.sync()
     reads = []
     read = index.read_article
     monkeypatch.setattr(index, "read_article", lambda path: reads.append(path) or read(path))
     published = small_kb / "faq" / "refund-when.md"
     published.write_text(published.read_text(encoding="utf-8").replace("3~5영업일", "2~4영업일"),
                          encoding="utf-8")
-    Indexer(small_settings).sync(only=[published])
+    indexer.sync(only=[published])
     assert reads == [published]  # the others are as they were read by the first sync
     # A file edited without a publish is read again for what it says of successors.
     other = small_kb / "faq" / "shipping-late.md"
     other.write_text(other.read_text(encoding="utf-8").replace("3영업일", "4영업일"),
                      encoding="utf-8")
     reads.clear()
-    Indexer(small_settings).sync(only=[published])
+    indexer.sync(only=[published])
     assert sorted(reads) == sorted([published, other])
     full = Indexer(small_settings).sync()
     assert full.updated and "4영업일" in " ".join(
