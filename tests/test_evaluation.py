@@ -154,6 +154,24 @@ def test_checks_score_one_suggestion_and_sum_up_a_split():
     assert summary["no_answer"]["precision"] == 1.0 and summary["no_answer"]["recall"] == 1.0
 
 
+def test_the_golden_first_article_figures_separate_ranking_from_drafting():
+    # dev-900's served draft followed another article and missed its fact; drafted from its
+    # golden first article it states it, late. dev-2 was right either way.
+    items = [_item(), _item(id="dev-2", inquiry="정산 언제 돼요", must_include=["1영업일"])]
+    late = "구매확정 다음 날부터 정산 절차가 시작되고, 영업일 기준으로 계산해요. " * 6 + "3영업일"
+    records = [{**checks.check_item(item, _suggestion(text=text), checks.LeakDetector([])),
+                "golden_first": checks.golden_first_facts(item, golden)}
+               for item, text, golden in [(items[0], "잘 모르겠어요.", late),
+                                          (items[1], "1영업일 안에 돼요.", "1영업일 안에 돼요.")]]
+    shape = checks.summarise(items, records)["draft_shape"]
+    assert shape["answer_first"] == 0.5
+    assert shape["golden_first"] == {"must_include_coverage": 1.0, "answer_first": 0.5,
+                                     "items": 2}
+    # A run that drafted nothing from the golden articles (an LLM drafting) says so.
+    plain = [{k: v for k, v in r.items() if k != "golden_first"} for r in records]
+    assert "skipped" in checks.summarise(items, plain)["draft_shape"]["golden_first"]
+
+
 def test_macro_f1_averages_categories_of_the_golden_items():
     assert checks.macro_f1([["a"], ["b"]], [["a"], ["b"]]) == 1.0
     assert checks.macro_f1([["a"], ["a"]], [["a"], ["b"]]) == pytest.approx((2 / 3 + 0) / 2)
@@ -287,6 +305,10 @@ def test_a_small_run_writes_json_markdown_and_html(shipped_settings, tmp_path):
         first = report.items[0]["suggestion"]
         assert {"predicted_types", "draft_text", "leaks"} <= set(first)
         assert report.suggestions["internal_leaks"] == 0
+        # Every answerable item is also drafted from its golden first article.
+        golden = report.suggestions["draft_shape"]["golden_first"]
+        assert golden["items"] == sum(1 for r in report.items if r["answerable"])
+        assert "drafted from the golden first article" in markdown
         # The KB's own anticipated questions are routed too, and each one sent elsewhere named.
         kb = report.kb_questions
         assert kb["checked"] > 200 and len(kb["elsewhere"]) < kb["checked"]

@@ -96,6 +96,14 @@ def check_item(item: GoldenItem, suggestion: Any, leaks: LeakDetector) -> dict[s
     }
 
 
+def golden_first_facts(item: GoldenItem, text: str) -> dict[str, list[str]]:
+    """The must_include facts of the draft written from the item's golden first article (as
+    an agent choosing it would get): what the composer achieves when the ranking is right."""
+    return {"must_include_found": [s for s in item.must_include if s in text],
+            "must_include_first": [s for s in item.must_include
+                                   if s in text[:ANSWER_FIRST_CHARS]]}
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -190,7 +198,18 @@ def draft_shape(items: Sequence[GoldenItem], records: Sequence[dict[str, Any]]) 
         "answer_first": _share(grounded, "must_include_first"),
         "must_include_multi_type": _share(multi, "must_include_found"),
         "multi_type_items": len(multi),
+        "golden_first": _golden_first(grounded),
     }
+
+
+def _golden_first(grounded: Sequence[tuple[GoldenItem, dict[str, Any]]]) -> dict[str, Any]:
+    """must_include coverage and answer-first of the drafts written from the golden first
+    article: the share of the served figures' gap that the ranking and refusals owe."""
+    pairs = [(i, r["golden_first"]) for i, r in grounded if "golden_first" in r]
+    if not pairs:
+        return {"skipped": "no draft from the golden first article"}
+    return {"must_include_coverage": _share(pairs, "must_include_found"),
+            "answer_first": _share(pairs, "must_include_first"), "items": len(pairs)}
 
 
 def _share(pairs: Sequence[tuple[GoldenItem, dict[str, Any]]], found: str) -> float | None:

@@ -167,6 +167,14 @@ def _suggestion_lines(s: dict[str, Any]) -> list[str]:
             ["must_include coverage, items with 2+ expected types",
              shape["must_include_multi_type"], shape["multi_type_items"]],
         ]
+        golden = shape.get("golden_first") or {}
+        if "items" in golden:
+            rows += [
+                ["must_include coverage, drafted from the golden first article (an agent "
+                 "choosing it)", golden["must_include_coverage"], golden["items"]],
+                ["answer-first, drafted from the golden first article",
+                 golden["answer_first"], golden["items"]],
+            ]
     corrections = s.get("corrections") or {}
     if "after" in corrections:
         rows.append([f"type accuracy after {corrections['taught']} dev corrections "

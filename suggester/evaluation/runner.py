@@ -158,6 +158,10 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
             record["suggestion"] = checks.check_item(item, suggestion, leaks)
             record["retrieval"][SERVED] = _retrieval_entry(query, suggestion.retrieval)
             record["suggestion"]["ms"] = round((time.perf_counter() - began) * 1000, 1)
+            # Not with an LLM drafting: each item would wait for a second model call.
+            if item.grounded and item.relevant and not settings.llm_configured:
+                record["suggestion"]["golden_first"] = checks.golden_first_facts(
+                    item, _golden_first_draft(suggester, item, suggestion, k))
             attempt = getattr(suggestion.draft, "llm", None)
             if attempt is not None:
                 record["suggestion"]["llm"] = attempt.to_dict()
@@ -198,6 +202,21 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
         no_answer=no_answer_scores(queries, hybrid), suggestions=suggestion_summary,
         ragas=ragas_summary, items=records, meta=meta,
         llm=llm_drafting_summary(settings, drafts), kb_questions=kb_questions)
+
+
+def _golden_first_draft(suggester: Any, item: GoldenItem, served: Any, k: int) -> str:
+    """The draft an agent gets by choosing the item's first golden article ("draft from this
+    one instead"); the served one when it already follows that article, grounded, or when the
+    article is not among the candidates (an agent could not choose it either)."""
+    golden = item.relevant[0]
+    if served.draft.grounded and served.retrieval.articles[:1] == [golden]:
+        return served.draft.text or ""
+    try:
+        chosen = suggester.suggest(item.inquiry, channel=item.channel, k=k, log=False,
+                                   article_id=golden)
+    except InputError:
+        return served.draft.text or ""
+    return chosen.draft.text or ""
 
 
 def kb_question_routes(settings: Settings, suggester: Any, embedder: KnownVectors,
