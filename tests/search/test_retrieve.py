@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +12,12 @@ from click.testing import CliRunner
 from suggester.cli import main
 from suggester.errors import InputError, SearchIndexError
 from suggester.search.index import Indexer
-from suggester.search.retrieve import Retriever
+from suggester.search.retrieve import (
+    CONFIDENCE_BIAS,
+    CONFIDENCE_WEIGHTS,
+    LEXICAL_CONFIDENCE_WEIGHTS,
+    Retriever,
+)
 
 from conftest import make_settings
 
@@ -53,6 +59,16 @@ def test_services_near_the_domain_we_do_not_offer_are_not_grounded(shipped_retri
     now 0.28; dev-148 at 0.08)."""
     result = shipped_retriever.search(inquiry)
     assert not result.grounded, result.confidence
+
+
+@pytest.mark.parametrize("inquiry", ["환불은 언제 되나요?", "강아지 사료 추천 좀 해주세요"])
+def test_the_confidence_is_the_fit_of_the_signals_it_reports(shipped_retriever, inquiry):
+    """`signals` say why an inquiry was answered or held, and refitting reads them
+    (scripts/fit_confidence.py): the confidence must be exactly their logistic."""
+    result = shipped_retriever.search(inquiry)
+    assert set(result.signals) == set(CONFIDENCE_WEIGHTS)
+    z = sum(CONFIDENCE_WEIGHTS[n] * v for n, v in result.signals.items()) + CONFIDENCE_BIAS
+    assert result.confidence == pytest.approx(1 / (1 + math.exp(-z)))
 
 
 def test_passages_carry_citation_fields_and_debug_ranks(shipped_retriever):
@@ -255,6 +271,7 @@ def test_chroma_down_degrades_to_bm25_and_recovers(small_kb, tmp_path):
     assert degraded.warnings and degraded.warnings[0].startswith("chroma_unavailable")
     assert degraded.passages and all(p.dense_rank is None for p in degraded.passages)
     assert degraded.article_ids()[0] == "refund-when"
+    assert set(degraded.signals) == set(LEXICAL_CONFIDENCE_WEIGHTS)  # no similarity to report
     with running_chroma(chroma_path, port):
         recovered = restarted.search("환불은 언제 되나요?")
         assert recovered.warnings == [] and recovered.passages == healthy.passages
