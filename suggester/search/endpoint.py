@@ -8,8 +8,11 @@ embed_document_prompt), because an endpoint does not say which it was trained wi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+from suggester.errors import SettingsError
 
 BATCH_SIZE = 32
 TIMEOUT_SECONDS = 60.0
@@ -32,8 +35,8 @@ class EndpointEmbedding:
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query's unit vector, with the query prompt."""
-        return _unit(np.asarray([self._client.get_query_embedding(self.query_prompt + text)],
-                                dtype=np.float32))[0]
+        vector = self._answer(self._client.get_query_embedding, self.query_prompt + text)
+        return _unit(np.asarray([vector], dtype=np.float32))[0]
 
     def passage_vectors(self, texts: Sequence[str],
                         progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -41,11 +44,27 @@ class EndpointEmbedding:
         out = []
         for start in range(0, len(texts), BATCH_SIZE):
             batch = [self.document_prompt + t for t in texts[start:start + BATCH_SIZE]]
-            out.append(np.asarray(self._client.get_text_embedding_batch(batch),
+            out.append(np.asarray(self._answer(self._client.get_text_embedding_batch, batch),
                                   dtype=np.float32))
             if progress:
                 progress(len(batch))
         return _unit(np.vstack(out)) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+    def _answer(self, call: Callable[[Any], Any], texts: Any) -> Any:
+        """The endpoint's answer, or a SettingsError that says what it answered instead of
+        one list of numbers per text (LlamaIndex checks the shape)."""
+        from pydantic import ValidationError
+
+        try:
+            return call(texts)
+        except ValidationError as exc:
+            raise SettingsError(
+                f"the embedding endpoint for {self.model_name!r} did not answer one list of "
+                "numbers per text. A server without pooling answers a vector per token: start "
+                "llama.cpp's llama-server with `--pooling mean` (llama-cpp-python's server "
+                "cannot pool a model whose GGUF declares no pooling), or use an embedding "
+                f"model ({exc.error_count()} values of the answer were not numbers)") from exc
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

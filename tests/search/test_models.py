@@ -40,16 +40,23 @@ def toy_vector(text: str) -> list[float]:
     return (vector * 3.0).tolist()  # not unit length: the client side must normalise
 
 
+def token_vectors(text: str) -> list[list[float]]:
+    """One toy vector per "token" (character pair)."""
+    return [toy_vector(text[i:i + 2]) for i in range(max(len(text) - 1, 1))]
+
+
 class EmbeddingsHandler(BaseHTTPRequestHandler):
     """The OpenAI `/v1/embeddings` contract: model + input list in, data[index] out."""
 
     seen: list[dict] = []
+    per_token = False  # answer a vector per token, as llama-cpp-python does without pooling
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append({"path": self.path, **body})
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": toy_vector(t)}
+        data = [{"object": "embedding", "index": i,
+                 "embedding": token_vectors(t) if self.per_token else toy_vector(t)}
                 for i, t in enumerate(texts)]
         payload = json.dumps({"object": "list", "data": data, "model": body["model"],
                               "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
@@ -66,6 +73,7 @@ class EmbeddingsHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     EmbeddingsHandler.seen = []
+    EmbeddingsHandler.per_token = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), EmbeddingsHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -172,6 +180,23 @@ def test_endpoint_vectors_keep_their_order_and_unit_length(small_kb, tmp_path, e
     expected = np.array([toy_vector(t) for t in texts])
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_server_answering_a_vector_per_token_is_a_clear_error(small_kb, tmp_path, endpoint):
+    """llama-cpp-python's server answers a vector per token for a model without pooling;
+    indexing with it must say so, not fail deep in numpy."""
+    EmbeddingsHandler.per_token = True
+    settings = make_settings(tmp_path / "data", small_kb, embed_model="openai:toy-embed",
+                             embed_base_url=endpoint, cache_dir=tmp_path / "cache")
+    with pytest.raises(SettingsError, match="one list of numbers per text.*--pooling mean"):
+        Indexer(settings).sync()
+    result = CliRunner().invoke(main, ["index", "--quiet"],
+                                env={"SUGGESTER_EMBED_MODEL": "openai:toy-embed",
+                                     "SUGGESTER_EMBED_BASE_URL": endpoint,
+                                     "SUGGESTER_DATA_DIR": str(tmp_path / "data"),
+                                     "SUGGESTER_KB_DIR": str(small_kb),
+                                     "SUGGESTER_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.exit_code != 0 and "one list of numbers per text" in result.output
 
 
 def test_verify_names_the_model(small_kb, tmp_path, endpoint):
