@@ -50,7 +50,6 @@ class EndpointEmbedding:
                 progress(len(batch))
         return _unit(np.vstack(out)) if out else np.zeros((0, 0), dtype=np.float32)
 
-
     def _answer(self, call: Callable[[Any], Any], texts: Any) -> Any:
         """The endpoint's answer, or a SettingsError that says what it answered instead of
         one list of numbers per text (LlamaIndex checks the shape)."""
