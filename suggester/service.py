@@ -88,7 +88,8 @@ class Suggestion:
             "internal_notes": [p.to_dict() for p in self.internal_notes] if internal else [],
             "retrieval": {"grounded": self.retrieval.grounded,
                           "confidence": round(self.retrieval.confidence, 4),
-                          "reason": self.retrieval.reason},
+                          "reason": self.retrieval.reason,
+                          "unseen_words": list(self.retrieval.unseen_words)},
             # Other articles the agent may draft from instead (`article_id` in the request).
             "alternatives": [{"article_id": p.article_id, "title": p.chunk.title,
                               "category": p.chunk.category, "section": p.chunk.section,

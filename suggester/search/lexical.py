@@ -178,6 +178,13 @@ class LexicalIndex:
             return 1.0 if tokens else 0.0
         return self._weighted_share(tokens, lambda documents: len(documents) == 0)
 
+    def unseen(self, tokens: list[str]) -> list[str]:
+        """The query's distinct tokens that appear nowhere in the index, in the query's order
+        (what an agent is told when an inquiry is held: "주차장", "채용")."""
+        if self._model is None:
+            return list(dict.fromkeys(tokens))
+        return [t for t in dict.fromkeys(tokens) if t not in self._model.vocab_dict]
+
     def covered_share(self, tokens: list[str], chunk_ids: set[str]) -> float:
         """IDF-weighted share of the query's tokens that at least one of `chunk_ids` uses.
 

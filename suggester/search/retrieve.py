@@ -145,6 +145,9 @@ class RetrievalResult:
     # What the confidence was computed from (CONFIDENCE_WEIGHTS' names), for explaining a
     # refusal and for refitting (scripts/fit_confidence.py).
     signals: dict[str, float] = field(default_factory=dict, repr=False)
+    # The message's topic words that no published passage uses, when it is not grounded: what
+    # tells an agent (and a lead looking for knowledge gaps) why it was held.
+    unseen_words: list[str] = field(default_factory=list)
 
     def reranked(self, category_weights: dict[str, float], *, k: int,
                  strength: float = RERANK_STRENGTH,
@@ -401,10 +404,13 @@ class Retriever:
             else self._signals(query, dense, lexical, articles[0], snapshot))
         confidence = 0.0 if not passages else self._confidence(signals, degraded)
         grounded = bool(passages) and comparable(confidence) >= self.confidence_threshold
+        unseen = [] if grounded else snapshot.lexical.unseen(self.tokenizer.topic_words(query))
         reason = "" if grounded else (
             "no published passage matches this inquiry" if not passages else
             f"best passage confidence {confidence:.3f} is below "
             f"{self.confidence_threshold:.2f}")
+        if unseen:
+            reason += f"; words no passage uses: {', '.join(unseen)}"
         # A service the KB says we do not offer is held even when a neighbouring article ranks
         # with confidence: that article would answer a question the customer did not ask. A
         # low-confidence inquiry gets this reason too: it tells the agent more than a score.
@@ -424,7 +430,8 @@ class Retriever:
                                articles=articles, confidence=confidence, grounded=grounded,
                                reason=reason, reason_ko=reason_ko, timings_ms=timings,
                                warnings=warnings, candidates=ranked,
-                               article_scores=article_scores, signals=signals)
+                               article_scores=article_scores, signals=signals,
+                               unseen_words=unseen)
 
     def _lexical_signals(self, query: str, lexical: list[tuple[Chunk, float]],
                          snapshot: _Snapshot) -> dict[str, float]:

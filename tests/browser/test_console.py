@@ -138,8 +138,10 @@ def test_out_of_scope_inquiry_warns_not_grounded(page, live_server: LiveServer):
     warning = page.locator("#not-grounded")
     assert warning.is_visible()
     assert "근거 문서 없음 — 확인 후 안내 / 에스컬레이션" in warning.inner_text()
-    # The reason is told in Korean, with the confidence that fell short.
-    assert re.search(r"사유: .*근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다",
+    # The reason is told in Korean: the customer's words no published passage uses, then the
+    # confidence that fell short.
+    assert re.search(r"사유: '서울', '날씨', '우산'은 게시 문서 어디에도 없는 말이고, .*근거 "
+                     r"신뢰도가 0\.\d{3}로 기준보다 낮습니다",
                      page.inner_text("#not-grounded-reason"))
     # The types shown are the nearest passages' guess, and say so.
     assert page.inner_text("#types-status") == "추정 — 근거 문서 없음"

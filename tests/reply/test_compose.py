@@ -191,8 +191,22 @@ def test_no_confident_passage_gives_a_holding_reply(composer, shipped_retriever)
     assert not draft.grounded and draft.reason
     assert "확인 후 안내드리겠습니다" in draft.text
     assert draft.citations == []
-    assert re.fullmatch(r"가장 가까운 문서도 근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다\.",
+    # The agent is told which of the customer's words no published passage uses, then the
+    # confidence that fell short.
+    assert retrieval.unseen_words == ["강아지", "사료", "추천"]
+    assert re.fullmatch(r"'강아지', '사료', '추천'은 게시 문서 어디에도 없는 말이고, 가장 가까운 "
+                        r"문서도 근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다\.",
                         draft.to_dict()["reason_ko"])
+
+
+def test_a_held_draft_with_every_word_in_the_kb_gives_the_confidence_alone(composer,
+                                                                            shipped_retriever):
+    retrieval = shipped_retriever.search("강아지 사료 추천해 주세요")
+    known_words = replace(retrieval, unseen_words=[])
+    reason = composer.compose(known_words).to_dict()["reason_ko"]
+    assert re.fullmatch(r"가장 가까운 문서도 근거 신뢰도가 0\.\d{3}로 기준보다 낮습니다\.", reason)
+    one_word = composer.compose(replace(retrieval, unseen_words=["사료"])).to_dict()["reason_ko"]
+    assert one_word.startswith("'사료'는 게시 문서 어디에도 없는 말이고, ")  # no final consonant
 
 
 def test_a_service_the_kb_does_not_offer_is_held_and_the_agent_is_told_which(

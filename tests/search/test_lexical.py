@@ -65,6 +65,12 @@ def test_unseen_share_measures_words_the_index_never_uses(tokenize):
     assert index.unseen_share(tokenize("채용 공고")) == 1.0
 
 
+def test_unseen_names_the_query_words_the_index_never_uses_in_their_order(tokenize):
+    index = LexicalIndex.build(["refund"], [tokenize("환불은 3영업일 안에 완료돼요")])
+    assert index.unseen(tokenize("채용 공고 환불 채용")) == ["채용", "공고"]
+    assert index.unseen(tokenize("환불 완료")) == []
+
+
 def test_covered_share_measures_the_query_words_given_chunks_use(tokenize):
     index = LexicalIndex.build(["refund", "ship"],
                                [tokenize("환불은 3영업일 안에 완료돼요"),

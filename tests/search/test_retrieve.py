@@ -48,6 +48,10 @@ def test_inquiries_outside_the_kb_are_not_grounded(shipped_retriever, inquiry):
     result = shipped_retriever.search(inquiry)
     assert not result.grounded
     assert "confidence" in result.reason
+    # The words that make it out of scope are named, and none the KB does use.
+    assert result.unseen_words and all(w in inquiry for w in result.unseen_words)
+    assert "words no passage uses: " + ", ".join(result.unseen_words) in result.reason
+    assert shipped_retriever.search("환불은 언제 되나요?").unseen_words == []  # grounded
 
 
 @pytest.mark.parametrize("inquiry", [
