@@ -99,8 +99,10 @@ MAX_OPTIONAL = 4
 _FILL = -1  # the answer number of a key fact no question asked for (see Composer._group)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
-_QUANTITY = re.compile(r"\d[\d,~.]*\s?(?:영업일|개월|시간|일|주|년|분|원|%|P|회|점|장|cm|mm|세|"
-                       r"건|등급|자리|[^\s\d.,)]{0,3})")
+# A time of day ("16:00") is a fact of its own: read as a number and the 3 characters after
+# it, "16:00 이후나" and "16:00 이후에" would be two facts, and the rule said twice.
+_QUANTITY = re.compile(r"\d{1,2}:\d{2}|\d[\d,~.]*\s?(?:영업일|개월|시간|일|주|년|분|원|%|P|회|"
+                       r"점|장|cm|mm|세|건|등급|자리|[^\s\d.,)]{0,3})")
 _QUANTITY_SPACE = re.compile(r"\s+")
 # A fact goes out only as a whole sentence: table cells and list fragments read as broken text.
 _COMPLETE = re.compile(r"(?:[.!?]|[요다])[)\]\"']?$")

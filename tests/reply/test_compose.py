@@ -339,6 +339,16 @@ def test_a_rule_said_again_in_other_words_is_left_out(meaning_composer, shipped_
                 "배송비는 수수료 계산에서 제외돼요" in draft.text)
 
 
+def test_a_time_of_day_said_once_is_not_said_again(meaning_composer, shipped_retriever):
+    """"16:00 이후에 변경하면 …" and "16:00 이후나 주말·공휴일에 변경하면 …" state one cutoff; the
+    time is the fact, not the particle after it."""
+    inquiry = "1원 보냈다는데 숫자는 어디서 봐요?"
+    draft = draft_for(meaning_composer, shipped_retriever, inquiry,
+                      embed=shipped_retriever.embedder.query_vector)
+    assert "숫자 4자리" in draft.text
+    assert draft.text.count("16:00") <= 1
+
+
 def test_the_date_the_rule_applies_follows_the_opening_on_every_channel(asking_composer,
                                                                        shipped_retriever):
     inquiry = "판매 수수료가 얼마예요?"
