@@ -44,7 +44,8 @@ def current():
 
 
 def _number(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    # ASCII digits only: "³0" and "١٢" pass str.isdigit, and int() refuses the first.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise InputError("incident ids are whole numbers", code="invalid_incident_id",
                          korean="장애 번호는 숫자여야 합니다.")
     return int(raw)

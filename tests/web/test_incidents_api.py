@@ -77,6 +77,16 @@ def test_only_editors_close_and_then_drafts_say_it_is_fixed(outage, app, client,
     assert banner[0]["status"] == "closed" and note in banner[0]["draft"]
 
 
+@pytest.mark.parametrize("raw", ["³0", "١٢", "12a", "-1", "1" * 13])
+def test_an_incident_id_that_is_not_a_plain_number_is_a_bad_request(api_client, raw):
+    # "³0" passes str.isdigit and made int() raise: a 500 the API fuzzer found.
+    for response in (api_client.get(f"/api/incidents/{raw}"),
+                     api_client.post(f"/api/incidents/{raw}/close",
+                                     json={"resolution_note": "결제가 다시 돼요."})):
+        assert response.status_code == 400, (raw, response.status_code)
+        assert response.get_json()["error"] == "invalid_incident_id"
+
+
 def test_the_console_carries_the_banner_and_its_script(app, client):
     add_users(app)
     sign_in(client, "agent")
