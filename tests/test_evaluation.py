@@ -160,7 +160,7 @@ def test_the_golden_first_article_figures_separate_ranking_from_drafting():
     items = [_item(), _item(id="dev-2", inquiry="정산 언제 돼요", must_include=["1영업일"])]
     late = "구매확정 다음 날부터 정산 절차가 시작되고, 영업일 기준으로 계산해요. " * 6 + "3영업일"
     records = [{**checks.check_item(item, _suggestion(text=text), checks.LeakDetector([])),
-                "golden_first": checks.golden_first_facts(item, golden)}
+                "golden_first": checks.included_facts(item, golden)}
                for item, text, golden in [(items[0], "잘 모르겠어요.", late),
                                           (items[1], "1영업일 안에 돼요.", "1영업일 안에 돼요.")]]
     shape = checks.summarise(items, records)["draft_shape"]

@@ -88,17 +88,17 @@ def check_item(item: GoldenItem, suggestion: Any, leaks: LeakDetector) -> dict[s
         "channel": item.channel,
         "draft_chars": len(text),
         "bullets": bool(_LIST_ITEM.search(text)),
-        "must_include_first": [s for s in item.must_include if s in text[:ANSWER_FIRST_CHARS]],
-        "must_include_found": [s for s in item.must_include if s in text],
+        **included_facts(item, text),
         "must_include_missing": [s for s in item.must_include if s not in text],
         "must_not_include_found": [s for s in item.must_not_include if s in text],
         "leaks": leaks.leaks(text),
     }
 
 
-def golden_first_facts(item: GoldenItem, text: str) -> dict[str, list[str]]:
-    """The must_include facts of the draft written from the item's golden first article (as
-    an agent choosing it would get): what the composer achieves when the ranking is right."""
+def included_facts(item: GoldenItem, text: str) -> dict[str, list[str]]:
+    """The item's must_include facts a draft states, and those within its first
+    ANSWER_FIRST_CHARS: of the served draft, and of the one written from the item's golden
+    first article (what the composer achieves when the ranking is right)."""
     return {"must_include_found": [s for s in item.must_include if s in text],
             "must_include_first": [s for s in item.must_include
                                    if s in text[:ANSWER_FIRST_CHARS]]}

@@ -160,7 +160,7 @@ def run_eval(settings: Settings, split: str = "test", systems: Iterable[str] = S
             record["suggestion"]["ms"] = round((time.perf_counter() - began) * 1000, 1)
             # Not with an LLM drafting: each item would wait for a second model call.
             if item.grounded and item.relevant and not settings.llm_configured:
-                record["suggestion"]["golden_first"] = checks.golden_first_facts(
+                record["suggestion"]["golden_first"] = checks.included_facts(
                     item, _golden_first_draft(suggester, item, suggestion, k))
             attempt = getattr(suggestion.draft, "llm", None)
             if attempt is not None:

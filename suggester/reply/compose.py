@@ -679,8 +679,7 @@ def _not_grounded_ko(retrieval: RetrievalResult) -> str:
         words = ", ".join(f"'{w}'" for w in unseen)
         words += f"{_topic_particle(unseen[-1])} 게시 문서 어디에도 없는 말이고, "
     if not retrieval.passages:
-        return words + "이 문의에 맞는 게시 문서가 없습니다." if words else \
-            "이 문의에 맞는 게시 문서가 없습니다."
+        return words + "이 문의에 맞는 게시 문서가 없습니다."
     return (f"{words}가장 가까운 문서도 근거 신뢰도가 {retrieval.confidence:.3f}로 기준보다 "
             "낮습니다.")
 
